@@ -1,0 +1,13 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // Type checking is `npm run typecheck`'s job; tests transpile only, which keeps them fast.
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // 2-core machines: each file may start its own Temporal test server (a JVM).
+  maxWorkers: process.env.JEST_MAX_WORKERS || 2,
+  testTimeout: 120000,
+};

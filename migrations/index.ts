@@ -1,0 +1,14 @@
+import type { Knex } from 'knex';
+import * as m001 from './20261122_001_core';
+
+// Migrations are listed here rather than discovered on disk, so the same list runs from
+// TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
+const migrations: Record<string, Knex.Migration> = {
+  '20261122_001_core': m001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};

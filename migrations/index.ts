@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import * as m001 from './20261122_001_core';
+import * as m002 from './20261122_002_payments';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
 const migrations: Record<string, Knex.Migration> = {
   '20261122_001_core': m001,
+  '20261122_002_payments': m002,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

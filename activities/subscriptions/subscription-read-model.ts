@@ -1,0 +1,78 @@
+import type { Knex } from 'knex';
+import type { SubscriptionState } from '../../workflows/subscription.types';
+
+export interface RecordStateInput {
+  state: SubscriptionState;
+  event: string;
+  at: number;
+  details: Record<string, unknown>;
+  notify: string | null;
+}
+
+// R-S10: every notification goes to these channels through the outbox.
+export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
+
+const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+/**
+ * Writes one workflow step to the read model in one transaction: the subscription row, the
+ * timeline event and the outbox notifications. Idempotent on (subscription, seq): a retried or
+ * stale write changes nothing, and the row never moves back to an older seq.
+ */
+export async function recordSubscriptionState(db: Knex, input: RecordStateInput): Promise<void> {
+  const s = input.state;
+  const row = {
+    id: s.subscriptionId,
+    account_id: s.accountId,
+    product: s.product,
+    edition: s.edition,
+    region: s.region,
+    quantity: s.quantity,
+    billing_mode: 'yearly_monthly',
+    status: s.status,
+    trial: s.trial,
+    started_at: iso(s.startedAt),
+    anchor_at: iso(s.anchorAt),
+    months_from_anchor: s.monthsFromAnchor,
+    expires_at: iso(s.expiresAt),
+    auto_renew: s.autoRenew,
+    deduction_date: s.deductionDate,
+    renewal_unit: s.renewalPeriod.unit,
+    renewal_count: s.renewalPeriod.count,
+    term_number: s.termNumber,
+    grace_ends_at: iso(s.graceEndsAt),
+    frozen_ends_at: iso(s.frozenEndsAt),
+    ended_at: s.status === 'released' || s.status === 'unsubscribed' ? iso(input.at) : null,
+    workflow_id: `subscription-${s.subscriptionId}`,
+    seq: s.seq,
+    updated_at: iso(input.at),
+  };
+  await db.transaction(async (trx) => {
+    const cols = Object.keys(row).filter((c) => c !== 'id' && c !== 'workflow_id');
+    await trx.raw(
+      `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
+       on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}
+       where subscriptions.seq < excluded.seq`,
+      Object.values(row) as Knex.Value[],
+    );
+    await trx('subscription_events')
+      .insert({ subscription_id: s.subscriptionId, seq: s.seq, type: input.event, status: s.status, at: iso(input.at), details: input.details })
+      .onConflict(['subscription_id', 'seq', 'type'])
+      .ignore();
+    if (input.notify) {
+      const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
+      await trx('notifications')
+        .insert(NOTIFICATION_CHANNELS.map((channel) => ({
+          account_id: s.accountId,
+          subscription_id: s.subscriptionId,
+          channel,
+          template: input.notify,
+          payload,
+          dedupe_key: `${s.subscriptionId}:${s.seq}:${input.notify}`,
+          created_at: iso(input.at),
+        })))
+        .onConflict(['dedupe_key', 'channel'])
+        .ignore();
+    }
+  });
+}

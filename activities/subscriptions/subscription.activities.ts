@@ -1,0 +1,153 @@
+import type { Knex } from 'knex';
+import { canUpgrade, refundOnUnsubscribe, termPrice, upgradeCharge, usedFractionOfTerm } from '../../billing/subscription-rules';
+import { Catalog, findEdition } from '../../catalog/catalog';
+import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
+import type { PaymentEngine } from '../payments/payment-engine';
+import { deleteBindings, restoreBindings, suspendBindings } from './bindings.repository';
+import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
+
+export interface ChargeTermInput {
+  subscriptionId: string;
+  accountId: string;
+  product: string;
+  edition: string;
+  quantity: number;
+  term: Term;
+  reason: 'purchase' | 'renewal' | 'manual_renewal';
+  /** R-P5: a business key computed by the workflow (`<subscription>:term:<n>:attempt:<k>`). */
+  idempotencyKey: string;
+  /** workflow time of the charge (R-T3): validity of coupons and discounts is judged at it */
+  at: number;
+}
+
+export type ChargeOutcome = PurchaseOutcome & { amount?: string };
+
+export interface UpgradeInput {
+  subscriptionId: string;
+  accountId: string;
+  product: string;
+  fromEdition: string;
+  toEdition: string;
+  quantity: number;
+  termStartedAt: number;
+  termMonths: number;
+  offsetMinutes: number;
+  at: number;
+  idempotencyKey: string;
+}
+
+export interface RefundInput {
+  subscriptionId: string;
+  orderId: string | null;
+  termStartedAt: number;
+  termMonths: number;
+  offsetMinutes: number;
+  at: number;
+  idempotencyKey: string;
+}
+
+const termOf = (months: number): Term => (months % 12 === 0 ? { unit: 'year', count: months / 12 } : { unit: 'month', count: months });
+
+export function createSubscriptionActivities(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
+  async function charge(p: { accountId: string; subscriptionId: string; listAmount: string; kind: string; description: string; idempotencyKey: string; at: number }): Promise<ChargeOutcome> {
+    const result = await deps.payments.charge({
+      accountId: p.accountId,
+      listAmount: p.listAmount,
+      purpose: { kind: p.kind, subscriptionId: p.subscriptionId, resourceId: p.subscriptionId, description: p.description },
+      idempotencyKey: p.idempotencyKey,
+      useCoupons: true,
+      at: new Date(p.at),
+    });
+    if (result.status === 'paid') return { ok: true, orderId: result.order.id, amount: result.order.due };
+    return { ok: false, orderId: result.order?.id ?? null, code: result.code, message: result.message };
+  }
+
+  return {
+    /**
+     * R-S1 / R-S4 / R-S5: charges a term's list price through the payment engine (R-P1). The
+     * workflow's business key makes it idempotent (R-P5): a retried activity, or the whole
+     * workflow replayed after a crash, never pays twice.
+     */
+    async chargeSubscriptionTerm(input: ChargeTermInput): Promise<ChargeOutcome> {
+      const edition = findEdition(deps.catalog, input.product, input.edition);
+      if (!edition) return { ok: false, orderId: null, code: 'CATALOG.UNKNOWN_EDITION', message: `${input.product}/${input.edition} is not in the catalog` };
+      const list = termPrice({ monthly: edition.monthly, yearly: edition.yearly }, input.quantity, input.term);
+      return charge({
+        accountId: input.accountId,
+        subscriptionId: input.subscriptionId,
+        listAmount: list.toFixed(2),
+        kind: input.reason === 'purchase' ? 'subscription_purchase' : 'subscription_renewal',
+        description: `${input.product}/${input.edition} × ${input.quantity}, ${input.term.count} ${input.term.unit}(s)`,
+        idempotencyKey: input.idempotencyKey,
+        at: input.at,
+      });
+    },
+
+    /** R-S12: the pro-rata price difference for the rest of the current term. */
+    async chargeUpgrade(input: UpgradeInput): Promise<ChargeOutcome> {
+      const from = findEdition(deps.catalog, input.product, input.fromEdition);
+      const to = findEdition(deps.catalog, input.product, input.toEdition);
+      if (!from || !to) return { ok: false, orderId: null, code: 'CATALOG.UNKNOWN_EDITION', message: `${input.product}/${input.toEdition} is not in the catalog` };
+      if (!canUpgrade(input.product, input.fromEdition, input.toEdition, deps.catalog)) {
+        return { ok: false, orderId: null, code: 'SUBSCRIPTION.DOWNGRADE_REFUSED', message: `${input.product} cannot go from ${input.fromEdition} to ${input.toEdition}: only upgrades to a higher edition are allowed` };
+      }
+      const amount = upgradeCharge({
+        oldPrices: { monthly: from.monthly, yearly: from.yearly },
+        newPrices: { monthly: to.monthly, yearly: to.yearly },
+        quantity: input.quantity,
+        term: termOf(input.termMonths),
+        usedFraction: usedFractionOfTerm(input.termStartedAt, input.at, input.termMonths, input.offsetMinutes),
+      });
+      if (amount.isZero()) return { ok: true, orderId: null, amount: '0.00' };
+      return charge({
+        accountId: input.accountId,
+        subscriptionId: input.subscriptionId,
+        listAmount: amount.toFixed(2),
+        kind: 'subscription_upgrade',
+        description: `upgrade ${input.product} ${input.fromEdition} → ${input.toEdition}`,
+        idempotencyKey: input.idempotencyKey,
+        at: input.at,
+      });
+    },
+
+    /** R-S11: refund = paid − list × used fraction, rounded down, to cash; coupon money stays. */
+    async refundSubscription(input: RefundInput): Promise<{ refund: string }> {
+      if (!input.orderId) return { refund: '0.00' };
+      const order = await deps.db('orders').where({ id: input.orderId }).first();
+      if (!order) return { refund: '0.00' };
+      const refund = refundOnUnsubscribe({
+        paid: order.due,
+        couponPaid: order.coupon,
+        listPrice: order.list_amount,
+        usedFraction: usedFractionOfTerm(input.termStartedAt, input.at, input.termMonths, input.offsetMinutes),
+      });
+      if (refund.isZero()) return { refund: '0.00' };
+      await deps.payments.refund({ orderId: input.orderId, amount: refund.toFixed(2), idempotencyKey: input.idempotencyKey });
+      return { refund: refund.toFixed(2) };
+    },
+
+    /** R-S2: the first trial of an account wins; the same subscription asking again is fine. */
+    async claimTrial(input: { accountId: string; subscriptionId: string }): Promise<{ ok: boolean }> {
+      await deps.db('trial_claims').insert({ account_id: input.accountId, subscription_id: input.subscriptionId }).onConflict('account_id').ignore();
+      const claim = await deps.db('trial_claims').where({ account_id: input.accountId }).first();
+      return { ok: claim?.subscription_id === input.subscriptionId };
+    },
+
+    async recordSubscriptionState(input: RecordStateInput): Promise<void> {
+      await recordSubscriptionState(deps.db, input);
+    },
+
+    /** R-Q4 / R-S7 / R-S9: protection stops, bindings are remembered. */
+    async suspendBindings(input: { subscriptionId: string }): Promise<number> {
+      return suspendBindings(deps.db, input.subscriptionId);
+    },
+    /** R-Q4: a renewal restores the remembered bindings. */
+    async restoreBindings(input: { subscriptionId: string }): Promise<number> {
+      return restoreBindings(deps.db, input.subscriptionId);
+    },
+    /** R-Q4 / R-S8 / R-S11: released or unsubscribed deletes them. */
+    async deleteBindings(input: { subscriptionId: string }): Promise<number> {
+      return deleteBindings(deps.db, input.subscriptionId);
+    },
+  };
+}

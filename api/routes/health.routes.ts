@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import type { ApiDeps } from '../app';
+import { defineRoute, RouteDef } from '../http';
+
+export function healthRoutes(deps: ApiDeps): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/health',
+      summary: 'Liveness and readiness of the database and Temporal',
+      access: 'public',
+      responses: {
+        200: { description: 'ready', schema: z.object({ status: z.literal('ok'), db: z.string(), temporal: z.string() }) },
+        503: { description: 'a dependency is down' },
+      },
+      handler: async () => {
+        const [db, temporal] = await Promise.all([
+          deps.db.raw('select 1').then(() => 'ok', (e: Error) => `down: ${e.message}`),
+          deps.temporal.workflowService.getSystemInfo({}).then(() => 'ok', (e: Error) => `down: ${e.message}`),
+        ]);
+        const ok = db === 'ok' && temporal === 'ok';
+        return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', db, temporal } };
+      },
+    }),
+  ];
+}

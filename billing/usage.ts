@@ -1,0 +1,205 @@
+import { Decimal } from 'decimal.js';
+import { addMonthsClamped, HOUR_MS, SECOND_MS, startOfLocalHour, wholeMonthsBetween } from './calendar';
+import { exact, plain, roundHalfUp, toMoney, ZERO } from './money';
+
+/** A half-open stretch of time [from, to) in epoch ms. */
+export interface Interval {
+  from: number;
+  to: number;
+}
+
+export interface PowerEvent {
+  at: number;
+  power: 'running' | 'stopped';
+}
+
+// R-U4: a purchase buys at most this many packages.
+export const MAX_PACKAGES_PER_PURCHASE = 30;
+// R-U3: usage records may arrive up to 2 hours after their period ends.
+export const USAGE_LATE_LIMIT_MS = 2 * HOUR_MS;
+
+// R-U1: billing is per second: instants are truncated to the whole second, empty intervals
+// dropped, and overlapping or touching ones merged, so no second is billed twice.
+export function normalizeIntervals(intervals: readonly Interval[]): Interval[] {
+  const sorted = intervals
+    .map((i) => ({ from: floorToSecond(i.from), to: floorToSecond(i.to) }))
+    .filter((i) => i.to > i.from)
+    .sort((a, b) => a.from - b.from);
+  const merged: Interval[] = [];
+  for (const i of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && i.from <= last.to) last.to = Math.max(last.to, i.to);
+    else merged.push({ ...i });
+  }
+  return merged;
+}
+
+// R-U1: the times covered by both lists (protection enabled ∩ server running).
+export function intersectIntervals(a: readonly Interval[], b: readonly Interval[]): Interval[] {
+  const out: Interval[] = [];
+  for (const x of normalizeIntervals(a)) {
+    for (const y of normalizeIntervals(b)) {
+      const from = Math.max(x.from, y.from);
+      const to = Math.min(x.to, y.to);
+      if (to > from) out.push({ from, to });
+    }
+  }
+  return normalizeIntervals(out);
+}
+
+// R-U1: when a server was running, from its power timeline up to `untilMs`. Before its first
+// event a server counts as stopped (registration is its first event); events may be unsorted.
+export function runningIntervals(events: readonly PowerEvent[], untilMs: number): Interval[] {
+  const sorted = [...events].sort((a, b) => a.at - b.at);
+  const out: Interval[] = [];
+  let runningSince: number | null = null;
+  for (const e of sorted) {
+    if (e.power === 'running' && runningSince === null) runningSince = e.at;
+    if (e.power === 'stopped' && runningSince !== null) {
+      out.push({ from: runningSince, to: Math.min(e.at, untilMs) });
+      runningSince = null;
+    }
+  }
+  if (runningSince !== null) out.push({ from: runningSince, to: untilMs });
+  return normalizeIntervals(out);
+}
+
+// R-U1: the billable time of pay-per-use protection: enabled and the server running.
+export function billableIntervals(protection: readonly Interval[], power: readonly PowerEvent[], untilMs: number): Interval[] {
+  return intersectIntervals(protection, runningIntervals(power, untilMs));
+}
+
+// R-U1: billed seconds per local clock hour: hour start (epoch ms) → seconds, in hour order.
+export function splitIntoHours(intervals: readonly Interval[], offsetMinutes: number): Map<number, number> {
+  const hours = new Map<number, number>();
+  for (const i of normalizeIntervals(intervals)) {
+    for (let hour = startOfLocalHour(i.from, offsetMinutes); hour < i.to; hour += HOUR_MS) {
+      const seconds = overlapSeconds(i, hour);
+      hours.set(hour, (hours.get(hour) ?? 0) + seconds);
+    }
+  }
+  return new Map([...hours.entries()].sort(([a], [b]) => a - b));
+}
+
+// R-U1: billed seconds in the clock hour starting at `hourStartMs`.
+export function billedSecondsInHour(intervals: readonly Interval[], hourStartMs: number): number {
+  return normalizeIntervals(intervals).reduce((sum, i) => sum + overlapSeconds(i, hourStartMs), 0);
+}
+
+// R-U1: fee = hourly price ÷ 3600 × billed seconds × quantity, UNROUNDED. One hour's bill is
+// the sum of its lines rounded once (hourlyBillTotal, R-M2); rounding each line would lose
+// sub-cent amounts that together make cents.
+export function hourlyFee(hourlyPrice: Decimal.Value, seconds: number, quantity: number): Decimal {
+  return plain(lineSecondsValue({ hourlyPrice, seconds, quantity }).div(3600));
+}
+
+export interface HourlyLine {
+  hourlyPrice: Decimal.Value;
+  seconds: number;
+  quantity: number;
+}
+
+// R-U1 / R-M2: an hour's bill for an account: the exact sum of its lines, rounded half-up
+// once to 0.01 (a single division by 3600, so lines that add up to a cent stay exact).
+export function hourlyBillTotal(lines: readonly HourlyLine[]): Decimal {
+  const total = lines.reduce((sum, line) => sum.plus(lineSecondsValue(line)), exact(0));
+  return roundHalfUp(total.div(3600));
+}
+
+// R-C4 / R-U4: a per-use fee (e.g. image-scan 0.10 per successful scan, or the excess over
+// packages): unit price × quantity, unrounded (round once on the bill).
+export function usageFee(unitPrice: Decimal.Value, quantity: Decimal.Value): Decimal {
+  return plain(exact(toMoney(unitPrice)).times(nonNegative(quantity, 'usage')));
+}
+
+export interface UsagePackage {
+  id: string;
+  expiresAt: number;
+  remaining: Decimal.Value;
+}
+
+export interface Drawdown {
+  draws: { id: string; amount: Decimal }[];
+  excess: Decimal;
+}
+
+// R-U4: usage is drawn from packages first, earliest expiry first (ties: input order); only
+// the excess is billed. With `now`, packages expired at `now` (expiresAt <= now) are skipped.
+export function drawdownPackages(packages: readonly UsagePackage[], usage: Decimal.Value, now?: number): Drawdown {
+  const usable = packages.filter((p) => now === undefined || p.expiresAt > now).sort((a, b) => a.expiresAt - b.expiresAt);
+  let left = exact(nonNegative(usage, 'usage'));
+  const draws: Drawdown['draws'] = [];
+  for (const p of usable) {
+    const take = Decimal.min(left, exact(toMoney(p.remaining)));
+    if (!take.gt(0)) continue;
+    draws.push({ id: p.id, amount: plain(take) });
+    left = left.minus(take);
+  }
+  return { draws, excess: plain(left) };
+}
+
+export type ResetPolicy = 'none' | 'monthly' | 'yearly';
+
+// R-U4: start of the package period containing `now`: the purchase for `none`, else the latest
+// monthly/yearly anniversary of the purchase (R-T2 clamping, counted from the purchase).
+export function currentPeriodStart(purchasedAt: number, reset: ResetPolicy, now: number, offsetMinutes: number): number {
+  if (reset === 'none') return purchasedAt;
+  return addMonthsClamped(purchasedAt, periodsElapsed(purchasedAt, reset, now, offsetMinutes) * monthsPerPeriod(reset), offsetMinutes);
+}
+
+// R-U4: when the content is next available again; null for `none`.
+export function nextResetAt(purchasedAt: number, reset: ResetPolicy, now: number, offsetMinutes: number): number | null {
+  if (reset === 'none') return null;
+  return addMonthsClamped(purchasedAt, (periodsElapsed(purchasedAt, reset, now, offsetMinutes) + 1) * monthsPerPeriod(reset), offsetMinutes);
+}
+
+export interface PackageUsage {
+  content: Decimal.Value;
+  purchasedAt: number;
+  reset: ResetPolicy;
+  /** everything drawn from this package so far */
+  draws: readonly { at: number; amount: Decimal.Value }[];
+}
+
+// R-U4: what is left in a package at `now`: its content minus the draws of the current period
+// (all draws for `none`; a reset makes the full content available again). Never negative.
+export function packageRemainingAfterReset(p: PackageUsage, now: number, offsetMinutes: number): Decimal {
+  const periodStart = currentPeriodStart(p.purchasedAt, p.reset, now, offsetMinutes);
+  const used = p.draws.filter((d) => d.at >= periodStart).reduce((sum, d) => sum.plus(toMoney(d.amount)), exact(0));
+  const left = exact(toMoney(p.content)).minus(used);
+  return left.gt(0) ? plain(left) : ZERO;
+}
+
+// R-U3: a record whose period ended more than 2 hours before `now` is refused.
+export function isUsageRecordTooLate(periodEndMs: number, now: number): boolean {
+  return now - periodEndMs > USAGE_LATE_LIMIT_MS;
+}
+
+function periodsElapsed(purchasedAt: number, reset: 'monthly' | 'yearly', now: number, offsetMinutes: number): number {
+  return Math.floor(wholeMonthsBetween(purchasedAt, now, offsetMinutes) / monthsPerPeriod(reset));
+}
+
+function monthsPerPeriod(reset: 'monthly' | 'yearly'): number {
+  return reset === 'yearly' ? 12 : 1;
+}
+
+function lineSecondsValue(line: HourlyLine): Decimal {
+  if (!Number.isInteger(line.seconds) || line.seconds < 0 || line.seconds > 3600) throw new RangeError(`seconds in an hour must be an integer 0..3600, got ${line.seconds}`);
+  if (!Number.isInteger(line.quantity) || line.quantity < 1) throw new RangeError(`quantity must be a positive integer, got ${line.quantity}`);
+  return exact(toMoney(line.hourlyPrice)).times(line.seconds).times(line.quantity);
+}
+
+function overlapSeconds(i: Interval, hourStartMs: number): number {
+  const ms = Math.min(i.to, hourStartMs + HOUR_MS) - Math.max(i.from, hourStartMs);
+  return ms > 0 ? ms / SECOND_MS : 0;
+}
+
+function floorToSecond(ms: number): number {
+  return Math.floor(ms / SECOND_MS) * SECOND_MS;
+}
+
+function nonNegative(v: Decimal.Value, what: string): Decimal {
+  const d = toMoney(v);
+  if (d.isNegative() && !d.isZero()) throw new RangeError(`${what} must not be negative, got ${d.toString()}`);
+  return d;
+}

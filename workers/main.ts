@@ -1,0 +1,38 @@
+import { NativeConnection } from '@temporalio/worker';
+import { createDb, migrateLatest } from '../common/db';
+import { ConfigError, loadConfig } from '../common/config';
+import { createLogger } from '../common/logger';
+import { WORKFLOW_BUNDLE_PATH } from './bundle';
+import { createServices } from './services';
+import { createWorker } from './worker';
+
+// `npm run worker`: the production shape. Temporal and Postgres are external, given by
+// TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / DATABASE_URL.
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('worker', config.LOG_LEVEL);
+  if (!config.DATABASE_URL) throw new ConfigError('DATABASE_URL is required for a standalone worker (npm start runs an embedded Postgres instead)');
+  const db = createDb(config.DATABASE_URL);
+  await migrateLatest(db);
+  const services = createServices(config, db);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    deps: { db, payments: services.payments, catalog: services.catalog },
+    workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+  });
+  const stop = () => { logger.info('shutting down worker'); worker.shutdown(); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  logger.info({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+  await worker.run();
+  await connection.close();
+  await db.destroy();
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+// Plain-JSON shapes that cross the workflow boundary (workflow input, continue-as-new state,
+// query results). Instants are epoch ms; money is decimal strings (R-M1).
+export type TermUnit = 'month' | 'year';
+export interface Term {
+  unit: TermUnit;
+  count: number;
+}
+
+export type SubscriptionStatus = 'pending' | 'trial' | 'active' | 'grace' | 'frozen' | 'isolated' | 'released' | 'unsubscribed' | 'payment_failed';
+export type ArrearsPolicy = 'grace_then_freeze' | 'isolate';
+
+export interface LifecycleSettings {
+  offsetMinutes: number; // R-T1
+  graceDays: number; // R-A4
+  retentionDays: number;
+  policy: ArrearsPolicy; // R-S9
+}
+
+export interface PurchaseRequest {
+  subscriptionId: string;
+  accountId: string;
+  product: string;
+  edition: string;
+  region: string;
+  quantity: number;
+  term: Term | null; // null for a trial (R-S2)
+  trial: boolean;
+  autoRenew: boolean;
+  deductionDate: string | null;
+  settings: LifecycleSettings;
+}
+
+export interface SubscriptionState {
+  subscriptionId: string;
+  accountId: string;
+  product: string;
+  edition: string;
+  region: string;
+  quantity: number;
+  trial: boolean;
+  status: SubscriptionStatus;
+  startedAt: number;
+  anchorAt: number; // R-T2: expiry = anchor + monthsFromAnchor, calendar months
+  monthsFromAnchor: number;
+  expiresAt: number;
+  autoRenew: boolean;
+  deductionDate: string | null;
+  renewalPeriod: Term;
+  termNumber: number;
+  termStartedAt: number; // start of the current term (R-S11/S12 used fraction)
+  termMonthsCount: number; // length of the current term in months
+  termOrderId: string | null; // the order that paid the current term (refunds)
+  attemptsThisTerm: number; // auto-renew deduction attempts made for the next term (R-S3)
+  lastAttemptAt: number | null;
+  autoRenewSince: number | null; // when auto-renew was last switched on (late switch-on)
+  retryNow: boolean; // a top-up in grace/frozen asked for an immediate attempt (R-S6)
+  reminderSentForTerm: number; // R-S10 "7 days before expiry" sent for this term number
+  graceEndsAt: number | null;
+  frozenEndsAt: number | null;
+  settings: LifecycleSettings;
+  seq: number; // orders the read-model writes (activities drop stale ones)
+}
+
+export interface SubscriptionWorkflowInput {
+  purchase?: PurchaseRequest;
+  state?: SubscriptionState; // set when continuing as new
+}
+
+export interface Forecast {
+  nextDeductionAt: number | null;
+  deductionAttempts: number[];
+  graceEndsAt: number | null;
+  frozenEndsAt: number | null;
+}
+
+export interface PurchaseOutcome {
+  ok: boolean;
+  orderId: string | null;
+  code?: string;
+  message?: string;
+}
+
+export interface SubscriptionView extends SubscriptionState {
+  forecast: Forecast;
+  purchase: PurchaseOutcome | null;
+}

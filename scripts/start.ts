@@ -13,6 +13,7 @@ import { createLogger } from '../common/logger';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 import { WORKFLOW_BUNDLE_PATH } from '../workers/bundle';
 import { createServices } from '../workers/services';
+import { installTemporalLogging } from '../workers/runtime';
 import { createWorker } from '../workers/worker';
 
 // `npm start`: the whole stack on embedded defaults — Temporal dev server (with Web UI),
@@ -21,6 +22,7 @@ import { createWorker } from '../workers/worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('start', config.LOG_LEVEL);
+  installTemporalLogging(logger);
   mkdirSync(config.dataDir, { recursive: true });
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -61,7 +63,10 @@ async function main(): Promise<void> {
       workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
     });
     const workerDone = worker.run();
-    stops.push(async () => { worker.shutdown(); await workerDone; });
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerDone;
+    });
 
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { WORKFLOW_BUNDLE_PATH } from './bundle';
 import { createServices } from './services';
+import { installTemporalLogging } from './runtime';
 import { createWorker } from './worker';
 
 // `npm run worker`: the production shape. Temporal and Postgres are external, given by
@@ -11,6 +12,7 @@ import { createWorker } from './worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('worker', config.LOG_LEVEL);
+  installTemporalLogging(logger);
   if (!config.DATABASE_URL) throw new ConfigError('DATABASE_URL is required for a standalone worker (npm start runs an embedded Postgres instead)');
   const db = createDb(config.DATABASE_URL);
   await migrateLatest(db);
@@ -23,7 +25,10 @@ async function main(): Promise<void> {
     deps: { db, payments: services.payments, catalog: services.catalog },
     workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
   });
-  const stop = () => { logger.info('shutting down worker'); worker.shutdown(); };
+  const stop = () => {
+    logger.info('shutting down worker');
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   logger.info({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');

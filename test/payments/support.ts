@@ -1,5 +1,5 @@
 import { createPaymentEngine, PaymentEngine, PaymentEngineHooks } from '../../activities/payments/payment-engine';
-import { newId } from '../../activities/payments/ids';
+import { randomBytes } from 'node:crypto';
 import { SandboxCardGateway, SandboxGatewayOptions } from '../../activities/payments/sandbox-gateway';
 import type { Db } from '../../common/db';
 import { createTestDb } from '../support/db';
@@ -61,7 +61,7 @@ export function anAccount(w: Pick<PaymentsWorld, 'db' | 'engine'>) {
       return builder;
     },
     async create(): Promise<string> {
-      const id = newId('card').replace('card_', 'acc_');
+      const id = `acc_${randomBytes(8).toString('hex')}`;
       await w.db('accounts').insert({ id, name: `Test ${id}`, currency: spec.currency });
       if (spec.cash) await w.engine.topUp({ accountId: id, amount: spec.cash, idempotencyKey: `seed-cash:${id}` });
       if (spec.credit) await w.engine.setCreditLimit({ accountId: id, limit: spec.credit });

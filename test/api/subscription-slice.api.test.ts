@@ -1,0 +1,67 @@
+import { DateTime } from 'luxon';
+import { createApiWorld, ApiWorld } from '../support/api';
+
+const DAY = 86_400_000;
+const ms = (iso: string) => new Date(iso).getTime();
+
+describe('API: buy a monthly host-security/enterprise from cash and let it lapse (issue #3 slice)', () => {
+  let w: ApiWorld;
+  beforeAll(async () => { w = await createApiWorld(); });
+  afterAll(async () => { await w?.close(); });
+
+  it('drives purchase → active → grace → frozen → released through HTTP', async () => {
+    const c = await w.newCustomer({ cash: '100.00' });
+    const buy = await w.as(c.key).post('/v1/subscriptions', {
+      account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 },
+    }, 'buy-1');
+    expect(buy.status).toBe(201);
+    expect(buy.body).toMatchObject({ account_id: c.id, status: 'active', auto_renew: false, renewal_period: { unit: 'month', count: 1 } });
+    const sub = buy.body;
+    expect(sub.expires_at).toMatch(/\+08:00$/); // R-T1: instants in billing local time
+    // R-T2: one calendar month later, same local wall-clock time.
+    const expected = DateTime.fromISO(sub.started_at, { setZone: true }).plus({ months: 1 });
+    expect(ms(sub.expires_at)).toBe(expected.toMillis());
+    expect(ms(sub.forecast.grace_ends_at)).toBe(ms(sub.expires_at) + 15 * DAY);
+    expect(ms(sub.forecast.frozen_ends_at)).toBe(ms(sub.expires_at) + 30 * DAY);
+
+    const account = await w.as(c.key).get(`/v1/accounts/${c.id}`);
+    expect(account.body).toMatchObject({ cash: '75.00', locked: '0.00' });
+
+    const status = async () => (await w.as(c.key).get(`/v1/subscriptions/${sub.id}`)).body.status;
+    const advanceTo = async (at: number) => w.env.sleep(at - (await w.env.currentTimeMs()));
+
+    await advanceTo(ms(sub.expires_at) - 1000);
+    expect(await status()).toBe('active');
+    await advanceTo(ms(sub.expires_at) + 1000);
+    expect(await status()).toBe('grace');
+    await advanceTo(ms(sub.forecast.grace_ends_at) + 1000);
+    expect(await status()).toBe('frozen');
+    await advanceTo(ms(sub.forecast.frozen_ends_at) + 1000);
+    await w.env.client.workflow.getHandle(`subscription-${sub.id}`).result();
+    const released = await w.as(c.key).get(`/v1/subscriptions/${sub.id}`);
+    expect(released.status).toBe(200);
+    expect(released.body).toMatchObject({ status: 'released', expires_at: sub.expires_at });
+
+    const timeline = await w.as(c.key).get(`/v1/subscriptions/${sub.id}/timeline`);
+    const changes = timeline.body.data.filter((e: { type: string }) => !e.type.startsWith('payment') && e.type !== 'notification');
+    expect(changes.map((e: { type: string; at: string }) => [e.type, ms(e.at)])).toEqual([
+      ['purchased', ms(sub.started_at)],
+      ['expiry_reminder', ms(sub.expires_at) - 7 * DAY],
+      ['grace_entered', ms(sub.expires_at)],
+      ['frozen', ms(sub.forecast.grace_ends_at)],
+      ['released', ms(sub.forecast.frozen_ends_at)],
+    ]);
+  });
+
+  it('answers 402 with nothing created when the cash does not cover the purchase', async () => {
+    const c = await w.newCustomer({ cash: '10.00' });
+    const buy = await w.as(c.key).post('/v1/subscriptions', {
+      account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 },
+    }, 'buy-poor');
+    expect(buy.status).toBe(402);
+    expect(buy.body.error.code).toBe('PAYMENT.INSUFFICIENT_FUNDS');
+    const list = await w.as(c.key).get('/v1/subscriptions');
+    expect(list.body.data).toEqual([]);
+    expect((await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe('10.00');
+  });
+});

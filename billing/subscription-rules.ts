@@ -77,9 +77,12 @@ function unroundedTermPrice(prices: EditionPrices, quantity: number, term: Term)
 // over the term's months. So exactly 3 calendar months of a 12-month term is 3/12 — not
 // 90/365 days, which is what the SPEC's R-S11 example means by "3 of 12 months". Clamped to
 // [0, 1]. Months are counted from `termStartMs`; pass the term's start (the previous expiry).
-export function usedFractionOfTerm(termStartMs: number, nowMs: number, months: number, offsetMinutes: number): TermFraction {
+// Used time is counted in whole seconds (a started second is not counted), so a request that
+// reaches the workflow a few milliseconds after "exactly 3 months" still uses exactly 3 months.
+export function usedFractionOfTerm(termStartMs: number, rawNowMs: number, months: number, offsetMinutes: number): TermFraction {
   if (!Number.isInteger(months) || months < 1) throw new RangeError(`months must be a positive integer, got ${months}`);
-  if (nowMs <= termStartMs) return { numerator: 0, denominator: 1 };
+  if (rawNowMs <= termStartMs) return { numerator: 0, denominator: 1 };
+  const nowMs = termStartMs + Math.floor((rawNowMs - termStartMs) / 1000) * 1000;
   const whole = wholeMonthsBetween(termStartMs, nowMs, offsetMinutes);
   if (whole >= months) return { numerator: 1, denominator: 1 };
   const monthStart = addMonthsClamped(termStartMs, whole, offsetMinutes);

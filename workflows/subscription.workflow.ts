@@ -156,7 +156,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       return false;
     }
     extend(period, charged.orderId);
-    await reactivate(at, 'renewed', { attempt, trigger, order_id: charged.orderId, amount: charged.amount, period });
+    await reactivate(at, 'renewed', { attempt, trigger, order_id: charged.orderId, amount: charged.amount, period, expires_at: state.expiresAt });
     return true;
   }
 
@@ -185,7 +185,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     const renewalPeriod = renewalPeriodAfterManualRenewal(state.renewalPeriod, req.term, req.autoRenew === true); // R-S4
     extend(req.term, charged.orderId);
     state = { ...state, autoRenew, renewalPeriod, autoRenewSince: autoRenew && !state.autoRenew ? at : state.autoRenewSince };
-    await reactivate(at, 'renewed_manually', { order_id: charged.orderId, amount: charged.amount, term: req.term });
+    await reactivate(at, 'renewed_manually', { order_id: charged.orderId, amount: charged.amount, term: req.term, expires_at: state.expiresAt });
     bump();
     return { ok: true, view: view() };
   }), {

@@ -1,4 +1,4 @@
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -22,6 +22,7 @@ const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3
  * unknown one fails its task forever.
  */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
   const searchAttributes: Record<string, number> = {};
   for (const k of SEARCH_ATTRIBUTES) searchAttributes[k.name] = INDEXED_VALUE_TYPE[k.type];
@@ -34,4 +35,13 @@ let bundle: Promise<{ code: string }> | null = null;
 export function workflowBundle(): Promise<{ code: string }> {
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never });
   return bundle;
+}
+
+/** Worker state changes at INFO drown test output; keep warnings and errors. Once per process. */
+function quietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+  } catch {
+    /* already installed by an earlier test file in this jest worker */
+  }
 }

@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createPaymentEngine, PaymentEngine } from '../../activities/payments/payment-engine';
-import { createSandboxGateway } from '../../activities/payments/sandbox-gateway';
+import { createSandboxGateway, SandboxCardGateway } from '../../activities/payments/sandbox-gateway';
 import { DEFAULT_ARREARS } from '../../billing/renewal-schedule';
 import { defaultCatalog } from '../../catalog/catalog';
 import type { Db } from '../../common/db';
@@ -21,6 +21,7 @@ export interface World {
   db: Db;
   env: TestWorkflowEnvironment;
   payments: PaymentEngine;
+  gateway: SandboxCardGateway;
   worker: Worker;
   /** Runs `fn` (the worker polls for the whole file, from createWorld to close). */
   run<T>(fn: () => Promise<T>): Promise<T>;
@@ -45,6 +46,7 @@ export async function createWorld(): Promise<World> {
     db: t.db,
     env,
     payments,
+    gateway,
     worker,
     run: (fn) => fn(),
     async close() {

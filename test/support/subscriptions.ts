@@ -1,0 +1,79 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import { DateTime } from 'luxon';
+import { getStateQuery, purchaseOutcomeUpdate } from '../../workflows/subscription.messages';
+import { subscriptionWorkflow } from '../../workflows/subscription.workflow';
+import type { PurchaseOutcome, SubscriptionView, Term } from '../../workflows/subscription.types';
+import { settingsFor, TASK_QUEUE, World } from './world';
+
+export const DAY = 86_400_000;
+export const ZONE = 'UTC+8'; // R-T1 billing local time
+
+export const local = (ms: number) => DateTime.fromMillis(ms, { zone: ZONE });
+/** 'YYYY-MM-DD HH:mm' in billing local time, for readable assertions. */
+export const fmt = (ms: number) => local(ms).toFormat('yyyy-MM-dd HH:mm');
+
+/**
+ * The next instant after `now` whose local month/day/hour/minute are the given ones, so a
+ * SPEC example ("expiry 03-20 15:00") can be replayed whatever day the test server starts on.
+ */
+export function nextLocal(now: number, month: number, day: number, hour: number, minute = 0): number {
+  let t = local(now).set({ month, day, hour, minute, second: 0, millisecond: 0 });
+  while (t.toMillis() <= now) t = t.plus({ years: 1 }).set({ month, day });
+  return t.toMillis();
+}
+
+export async function advanceTo(world: World, at: number): Promise<void> {
+  const now = await world.env.currentTimeMs();
+  if (at > now) await world.env.sleep(at - now);
+}
+
+let seq = 0;
+export interface Bought {
+  id: string;
+  handle: WorkflowHandle<typeof subscriptionWorkflow>;
+  outcome: PurchaseOutcome;
+  state(): Promise<SubscriptionView>;
+}
+
+/** Starts a subscription workflow exactly as the API does, and waits for the purchase outcome. */
+export async function buy(world: World, p: {
+  accountId: string;
+  product?: string;
+  edition?: string;
+  quantity?: number;
+  term?: Term | null;
+  trial?: boolean;
+  autoRenew?: boolean;
+  deductionDate?: string | null;
+  level?: 'standard' | 'key_account';
+  policy?: 'grace_then_freeze' | 'isolate';
+}): Promise<Bought> {
+  const id = `sub_t${Date.now().toString(36)}${(seq++).toString(36)}`;
+  const product = p.product ?? 'host-security';
+  const handle = await world.env.client.workflow.start(subscriptionWorkflow, {
+    workflowId: `subscription-${id}`,
+    taskQueue: TASK_QUEUE,
+    args: [{ purchase: {
+      subscriptionId: id,
+      accountId: p.accountId,
+      product,
+      edition: p.edition ?? 'enterprise',
+      region: 'cn-hangzhou',
+      quantity: p.quantity ?? 1,
+      term: p.trial ? null : p.term ?? { unit: 'month', count: 1 },
+      trial: p.trial ?? false,
+      autoRenew: p.autoRenew ?? false,
+      deductionDate: p.deductionDate ?? null,
+      settings: settingsFor(p.level ?? 'standard', p.policy ?? (product === 'workload-protection' ? 'isolate' : 'grace_then_freeze')),
+    } }],
+  });
+  const outcome = await handle.executeUpdate(purchaseOutcomeUpdate);
+  return { id, handle, outcome, state: () => handle.query(getStateQuery) };
+}
+
+/** The subscription's timeline events of a type, as [type, local time] pairs. */
+export async function events(world: World, subscriptionId: string, types?: string[]): Promise<[string, string][]> {
+  const q = world.db('subscription_events').where({ subscription_id: subscriptionId }).orderBy('seq');
+  if (types) q.whereIn('type', types);
+  return (await q).map((e) => [e.type, fmt(new Date(e.at).getTime())]);
+}

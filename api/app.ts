@@ -7,7 +7,8 @@ import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule'
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';
 import { createAuthenticator } from './auth';
-import { ApiError } from './errors';
+import { PaymentError } from '../activities/payments/errors';
+import { ApiError, statusForCode } from './errors';
 import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
 import { createRateLimiter } from './rate-limit';
@@ -78,6 +79,8 @@ export function createApp(deps: ApiDeps): express.Express {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // Business errors from the payment engine carry a stable code; it names the HTTP status.
+  if (err instanceof PaymentError) return new ApiError(statusForCode(err.code), err.code, err.message, Object.keys(err.details).length ? err.details : undefined);
   const e = err as { type?: string; status?: number; expose?: boolean; message?: string };
   // body-parser errors: bad JSON, too large, wrong charset.
   if (e?.type === 'entity.too.large') return new ApiError(413, 'VALIDATION.BODY_TOO_LARGE', 'request body is larger than 1 MB');

@@ -21,6 +21,6 @@ export function statusForCode(code: string): number {
   if (code.startsWith('PAYMENT.') && code !== 'PAYMENT.REFUND_EXCEEDS_PAID') return 402;
   if (code.endsWith('NOT_FOUND')) return 404;
   if (code.startsWith('IDEMPOTENCY.')) return 422;
-  if (code.startsWith('STATE.') || code.endsWith('.CONFLICT')) return 409;
+  if (code.startsWith('STATE.') || code.endsWith('.CONFLICT') || code === 'CREDIT.LIMIT_BELOW_USED' || code === 'ORDER.NOT_REFUNDABLE') return 409;
   return 422;
 }

@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -47,7 +48,8 @@ type Activities = ReturnType<typeof createActivities>;
 // business outcomes (declined, insufficient funds) come back as results, never as retries.
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  // A PaymentError is a business refusal (bad input, unknown account): retrying cannot help.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['PaymentError'] },
 });
 
 const REMINDER_DAYS_BEFORE_EXPIRY = 7; // R-S10
@@ -486,8 +488,16 @@ function forecast(s: SubscriptionState): Forecast {
   return { ...f, deductionAttempts: attempts, nextDeductionAt: attempts[0] ?? null };
 }
 
+/** Search attributes for ops (R-I2) and a readable summary in the Temporal UI. */
 function publishSearchAttributes(s: SubscriptionState): void {
   const next = ENDED.has(s.status) ? null : forecast(s).nextDeductionAt;
+  const iso = (ms: number | null) => (ms === null ? '—' : new Date(ms + s.settings.offsetMinutes * 60_000).toISOString().replace('T', ' ').slice(0, 16));
+  setCurrentDetails([
+    `**${s.product}/${s.edition}** × ${s.quantity} (${s.region}) — account \`${s.accountId}\``,
+    `status **${s.status}**, term ${s.termNumber}, expires ${iso(s.expiresAt)} (billing local time)`,
+    `auto-renew ${s.autoRenew ? `on, every ${s.renewalPeriod.count} ${s.renewalPeriod.unit}(s), next attempt ${iso(next)}` : 'off'}`,
+    s.graceEndsAt !== null ? `grace ends ${iso(s.graceEndsAt)}, released ${iso(s.frozenEndsAt)}` : '',
+  ].filter(Boolean).join('\n\n'));
   upsertSearchAttributes([
     { key: BillingAccountId, value: s.accountId },
     { key: Product, value: s.product },

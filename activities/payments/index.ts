@@ -6,3 +6,4 @@ export { SandboxCardGateway, createSandboxGateway, gatewayFromEnv, SANDBOX_TOKEN
 export type { SandboxChargeRecord, SandboxGatewayOptions } from './sandbox-gateway';
 export { verifyBalances, ensureAccountFinance, LEDGER } from './ledger.repository';
 export type { BalanceCheck, LedgerTransactionDto } from './ledger.repository';
+export { benchCharge, seedBenchAccounts } from './bench-charge';

@@ -217,6 +217,8 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
             taskQueue: deps.settings.taskQueue,
             args: [{ purchase }],
             workflowIdConflictPolicy: 'USE_EXISTING',
+            staticSummary: `${body.product}/${body.edition} × ${body.quantity} for ${body.account_id}`,
+            staticDetails: `Subscription ${subscriptionId}: ${body.trial ? '30-day trial' : `${body.term?.count} ${body.term?.unit}(s)`} in ${body.region}, auto-renew ${body.auto_renew ? 'on' : 'off'}.`,
             typedSearchAttributes: [
               { key: BillingAccountId, value: body.account_id },
               { key: Product, value: body.product },

@@ -199,6 +199,7 @@ describe('R-P3 coupons through the engine', () => {
     const locks = await w.db('payment_locks').where({ account_id: acc });
     expect(locks.map((l: any) => [l.source, l.amount, l.status]).sort()).toEqual([['cash', '100.00', 'released'], ['coupon', '50.00', 'released'], ['credit', '50.00', 'released']]);
     expect(await w.db('ledger_transactions').where({ account_id: acc, kind: 'charge' })).toHaveLength(0);
+    expect(w.gateway.charges.filter((c) => c.idempotencyKey === `charge:${k}`)).toEqual([expect.objectContaining({ status: 'declined', amount: '200.00', declineCode: 'card_declined' })]);
     // R-P5: the same key gives the first result, without asking the card again.
     const calls = w.gateway.calls;
     expect(await w.engine.charge({ accountId: acc, listAmount: '400.00', purpose: purpose(), idempotencyKey: k })).toEqual(r);

@@ -129,3 +129,15 @@ describe('R-P5 crash between the card charge and the ledger write', () => {
     }
   });
 });
+
+describe('bench helpers', () => {
+  it('run charges on one hot account and on many accounts (no timing asserted)', async () => {
+    const { benchCharge, seedBenchAccounts } = await import('../../activities/payments/bench-charge');
+    const hot = await seedBenchAccounts(w.db, w.engine, { count: 1, cash: '100.00' });
+    const many = await seedBenchAccounts(w.db, w.engine, { count: 5, cash: '100.00' });
+    const a = await benchCharge(w.engine, hot, { charges: 20, concurrency: 5 });
+    const b = await benchCharge(w.engine, many, { charges: 20, concurrency: 5 });
+    expect([a.paid, a.failed, b.paid, b.failed]).toEqual([20, 0, 20, 0]);
+    expect((await w.engine.getBalances(hot[0])).cash).toBe('80.00');
+  });
+});

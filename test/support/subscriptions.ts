@@ -77,3 +77,23 @@ export async function events(world: World, subscriptionId: string, types?: strin
   if (types) q.whereIn('type', types);
   return (await q).map((e) => [e.type, fmt(new Date(e.at).getTime())]);
 }
+
+/**
+ * With RECORD_HISTORIES=1, writes a run's event history to test/history/<name>.json; the
+ * replay test (test/workflows/replay.test.ts) replays every committed history on each CI run,
+ * so a workflow change that breaks determinism fails the build.
+ */
+export async function saveHistory(world: World, workflowId: string, runId: string | undefined, name: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { temporal } = await import('@temporalio/proto');
+  const history = await world.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const dir = join(__dirname, '..', 'history');
+  mkdirSync(dir, { recursive: true });
+  // The protobuf encoding of Temporal's History (proto JSON conversion trips over jest's module
+  // registry), base64 in a small JSON envelope that also names the workflow and its events.
+  const encoded = Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64');
+  const eventTypes = (history.events ?? []).map((e) => String(e.eventType));
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ workflowId, events: eventTypes.length, eventTypes, historyBase64: encoded }, null, 1)}\n`);
+}

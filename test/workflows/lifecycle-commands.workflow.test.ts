@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { newId } from '../../common/ids';
 import { renewUpdate, topUpSignal, unsubscribeUpdate, upgradeUpdate } from '../../workflows/subscription.messages';
-import { advanceTo, buy, DAY, events, fmt, local } from '../support/subscriptions';
+import { advanceTo, buy, DAY, events, fmt, local, saveHistory } from '../support/subscriptions';
 import { anAccount, createWorld, World } from '../support/world';
 
 // R-S5, R-S6, R-S7, R-S9, R-S11, R-S12, R-S2 through the real workflow (time-skipping server).
@@ -58,6 +58,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
     expect((await sub.handle.result()).status).toBe('released');
     expect((await binding(bindingId)).deleted_at).not.toBeNull();
     await expect(sub.handle.executeUpdate(renewUpdate, { args: [{ term: month, requestKey: 'r3' }] })).rejects.toThrow();
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'rs5-manual-renewal-grace-frozen-released');
   });
 
   it('R-S6: a top-up during grace with auto-renew on renews at once', async () => {
@@ -78,6 +79,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
     expect(after.expiresAt).toBe(local(expiresAt).plus({ months: 1 }).toMillis());
     const renewed = await world.db('subscription_events').where({ subscription_id: sub.id, type: 'renewed' }).first();
     expect(renewed.details).toMatchObject({ trigger: 'top_up' });
+    await saveHistory(world, `subscription-${sub.id}`, sub.handle.firstExecutionRunId, 'rs6-top-up-in-grace');
     expect(Math.abs(new Date(renewed.at).getTime() - topUpAt)).toBeLessThan(5000);
     expect((await world.payments.getBalances(accountId)).cash).toBe('5.00');
   });
@@ -101,6 +103,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
       ['released', fmt(expiresAt + 30 * DAY)],
     ]);
     expect((await binding(bindingId)).deleted_at).not.toBeNull();
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'rs9-isolated-released');
   });
 
   it('R-S9: renewal during isolation restores the license', async () => {
@@ -135,6 +138,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
     expect(await sub.handle.result()).toEqual({ subscriptionId: sub.id, status: 'unsubscribed' });
     const notes = await world.db('notifications').where({ subscription_id: sub.id, channel: 'email' }).pluck('template');
     expect(notes).toContain('subscription.refund');
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'rs11-unsubscribe-refund');
   });
 
   it('R-S2: a second trial for the same account is refused', async () => {
@@ -172,6 +176,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
     expect(down).toMatchObject({ ok: false, code: 'SUBSCRIPTION.DOWNGRADE_REFUSED' });
     expect(down.view.edition).toBe('ultimate');
     expect((await world.payments.getBalances(accountId)).cash).toBe('266.00');
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'rs12-upgrade-and-refused-downgrade');
   });
 
   it('R-S11: unsubscribing anything but an active subscription is refused by the workflow', async () => {

@@ -1,5 +1,5 @@
 import { setAutoRenewUpdate } from '../../workflows/subscription.messages';
-import { advanceTo, buy, events, fmt, local, nextLocal } from '../support/subscriptions';
+import { advanceTo, buy, events, fmt, local, nextLocal, saveHistory } from '../support/subscriptions';
 import { anAccount, createWorld, World } from '../support/world';
 
 // R-S3 / R-S4 / R-S6…S8 / R-T2 through the real workflow on the time-skipping server. Each
@@ -47,6 +47,7 @@ describe('auto-renewal schedule (R-S3)', () => {
     const failedNotes = await world.db('notifications').where({ subscription_id: sub.id, channel: 'email', template: 'subscription.deduction_failed' }).count({ n: '*' });
     expect(Number(failedNotes[0].n)).toBe(8);
     expect((await world.payments.getBalances(accountId)).cash).toBe('0.00');
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'rs3-declined-grace-frozen-released');
   });
 
   it('R-S3 / R-A4: the same for key_account with 30 days of grace and 30 of retention', async () => {
@@ -93,6 +94,7 @@ describe('auto-renewal schedule (R-S3)', () => {
     expect(fmt(new Date(renewal.at).getTime())).toBe(`${year}-03-15 03:00`);
     expect(renewal.details).toMatchObject({ attempt: 3, amount: '25.00' });
     expect((await world.payments.getBalances(accountId)).cash).toBe('0.00');
+    await saveHistory(world, `subscription-${sub.id}`, sub.handle.firstExecutionRunId, 'rs3-renewed-on-third-attempt');
   });
 
   it('R-T2: a Jan 31 monthly anchor renews to Feb 28 (or 29), Mar 31, Apr 30', async () => {
@@ -121,6 +123,7 @@ describe('auto-renewal schedule (R-S3)', () => {
     await world.env.sleep(60_000);
     const renewed = await world.db('subscription_events').where({ subscription_id: sub.id, type: 'renewed' }).first();
     expect(renewed.details).toMatchObject({ trigger: 'immediate', attempt: 1 });
+    await saveHistory(world, `subscription-${sub.id}`, sub.handle.firstExecutionRunId, 'rs3-late-switch-on-immediate');
     expect(fmt(new Date(renewed.at).getTime())).toBe(`${year}-06-10 01:00`);
     expect(fmt((await sub.state()).expiresAt)).toBe(`${year}-07-10 02:30`);
   });

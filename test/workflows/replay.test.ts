@@ -1,0 +1,24 @@
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { workflowBundle } from '../support/temporal';
+
+// Determinism guard: every history committed under test/history (recorded from the lifecycle
+// tests with RECORD_HISTORIES=1) must replay against today's workflow code without a
+// non-determinism error. Changing a workflow in a way that breaks running executions fails here.
+const dir = join(__dirname, '..', 'history');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+
+describe('replay of committed workflow histories', () => {
+  it('has representative lifecycles to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it.each(files)('%s replays deterministically', async (file) => {
+    const { workflowId, historyBase64 } = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const history = temporal.api.history.v1.History.decode(Buffer.from(historyBase64, 'base64'));
+    expect(history.events.length).toBeGreaterThan(5);
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).resolves.toBeUndefined();
+  });
+});

@@ -13,6 +13,7 @@ import { createLogger } from '../common/logger';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 import { WORKFLOW_BUNDLE_PATH } from '../workers/bundle';
 import { createServices } from '../workers/services';
+import { startBackgroundLoops } from '../workers/background';
 import { installTemporalLogging } from '../workers/runtime';
 import { createWorker } from '../workers/worker';
 
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
       workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
     });
     const workerDone = worker.run();
+    const background = startBackgroundLoops({ db, payments: services.payments, logger });
+    stops.push(() => background.stop());
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;

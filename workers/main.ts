@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { WORKFLOW_BUNDLE_PATH } from './bundle';
 import { createServices } from './services';
+import { startBackgroundLoops } from './background';
 import { installTemporalLogging } from './runtime';
 import { createWorker } from './worker';
 
@@ -31,8 +32,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const background = startBackgroundLoops({ db, payments: services.payments, logger });
   logger.info({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
   await worker.run();
+  await background.stop();
   await connection.close();
   await db.destroy();
 }

@@ -1,0 +1,73 @@
+import type { Knex } from 'knex';
+import type { Logger } from '../../common/logger';
+
+// R-S10: notifications are written to the outbox (`notifications`) in the same transaction as
+// the state change they report; this dispatcher delivers them through pluggable channels.
+// Delivery is at-least-once: a row is marked sent only after its channel accepted it.
+
+export interface OutboxNotification {
+  id: number;
+  account_id: string;
+  subscription_id: string | null;
+  channel: string;
+  template: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+/** A delivery channel (email, SMS, in-app…). A real provider adapter implements `send`. */
+export interface NotificationChannel {
+  send(n: OutboxNotification): Promise<void>;
+}
+
+/** Sandbox email/SMS: writes the message to the structured log instead of a provider. */
+export function logChannel(logger: Logger, channel: string): NotificationChannel {
+  return {
+    async send(n) {
+      logger.info({ channel, notificationId: n.id, accountId: n.account_id, template: n.template, payload: n.payload }, 'notification delivered');
+    },
+  };
+}
+
+/** In-app: the message is shown from the outbox itself (GET …/notifications); delivery is marking it. */
+export const inAppChannel: NotificationChannel = { async send() { /* nothing to push */ } };
+
+export const MAX_DELIVERY_ATTEMPTS = 5;
+
+/**
+ * Delivers up to `limit` pending notifications. Rows are claimed with SKIP LOCKED so several
+ * dispatchers never send one twice concurrently; a failure is retried on the next round until
+ * MAX_DELIVERY_ATTEMPTS, then marked failed.
+ */
+export async function deliverPendingNotifications(
+  db: Knex,
+  channels: Record<string, NotificationChannel>,
+  opts: { limit?: number; now?: () => Date } = {},
+): Promise<{ sent: number; failed: number; retried: number }> {
+  const now = opts.now ?? (() => new Date());
+  const result = { sent: 0, failed: 0, retried: 0 };
+  await db.transaction(async (trx) => {
+    const rows: OutboxNotification[] = await trx('notifications')
+      .where({ status: 'pending' })
+      .orderBy('id')
+      .limit(opts.limit ?? 100)
+      .forUpdate()
+      .skipLocked();
+    for (const row of rows) {
+      const channel = channels[row.channel];
+      try {
+        if (!channel) throw new Error(`no channel configured for ${row.channel}`);
+        await channel.send(row);
+        await trx('notifications').where({ id: row.id }).update({ status: 'sent', sent_at: now(), attempts: row.attempts + 1, last_error: null });
+        result.sent += 1;
+      } catch (err) {
+        const attempts = row.attempts + 1;
+        const failed = attempts >= MAX_DELIVERY_ATTEMPTS;
+        await trx('notifications').where({ id: row.id }).update({ status: failed ? 'failed' : 'pending', attempts, last_error: String(err instanceof Error ? err.message : err).slice(0, 500) });
+        if (failed) result.failed += 1;
+        else result.retried += 1;
+      }
+    }
+  });
+  return result;
+}

@@ -1,4 +1,4 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import { getStateQuery, purchaseOutcomeUpdate } from '../../workflows/subscription.messages';
 import { subscriptionWorkflow } from '../../workflows/subscription.workflow';
@@ -30,7 +30,7 @@ export async function advanceTo(world: World, at: number): Promise<void> {
 let seq = 0;
 export interface Bought {
   id: string;
-  handle: WorkflowHandle<typeof subscriptionWorkflow>;
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof subscriptionWorkflow>;
   outcome: PurchaseOutcome;
   state(): Promise<SubscriptionView>;
 }

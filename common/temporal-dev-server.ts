@@ -26,14 +26,15 @@ export function resolveTemporalCli(cacheDir: string, override?: string): string 
  * Starts `temporal server start-dev` with the Web UI and quotaflow's search attributes,
  * persisting to a SQLite file so a second start finds the first one's workflows.
  */
-export async function startDevServer(opts: { cli: string; dataDir: string; port: number; uiPort: number; namespace: string; logger: Logger }): Promise<DevServerHandle> {
-  mkdirSync(opts.dataDir, { recursive: true });
+export async function startDevServer(opts: { cli: string; dataDir: string | null; port: number; uiPort: number; namespace: string; logger: Logger }): Promise<DevServerHandle> {
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
   const args = [
     'server', 'start-dev',
     '--ip', '127.0.0.1',
     '--port', String(opts.port),
     '--ui-port', String(opts.uiPort),
-    '--db-filename', join(opts.dataDir, 'temporal.db'),
+    // No data dir: in memory (benchmarks); otherwise a SQLite file that survives restarts.
+    ...(opts.dataDir ? ['--db-filename', join(opts.dataDir, 'temporal.db')] : []),
     '--namespace', opts.namespace,
     '--log-level', 'warn',
     ...cliSearchAttributeFlags(),

@@ -3,7 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -46,7 +46,11 @@ type Activities = ReturnType<typeof createActivities>;
 
 // Technical retries (a DB blip, a transient gateway error) are the activity retry policy;
 // business outcomes (declined, insufficient funds) come back as results, never as retries.
-const acts = proxyActivities<Activities>({
+// They are local activities: each is a short, idempotent Postgres/gateway call, so running it
+// inside the workflow task (a marker in history instead of schedule/start/complete events and
+// two extra round trips to the server) lets a renewal — timer, charge, read model, continue-as-
+// new — finish in one workflow task. That is what keeps a renewal storm near the bare baseline.
+const acts = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   // A PaymentError is a business refusal (bad input, unknown account): retrying cannot help.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['PaymentError'] },

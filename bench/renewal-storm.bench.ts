@@ -1,0 +1,150 @@
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Knex } from 'knex';
+import { createPaymentEngine } from '../activities/payments/payment-engine';
+import { createSandboxGateway } from '../activities/payments/sandbox-gateway';
+import { defaultCatalog } from '../catalog/catalog';
+import { createLogger } from '../common/logger';
+import { freePort } from '../common/net';
+import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
+import { createWorker } from '../workers/worker';
+import type { SubscriptionState } from '../workflows/subscription.types';
+
+// Issue #6 bench, the renewal storm: N subscriptions whose auto-renew deduction falls due at one
+// instant, each running the real renewal path (timer → charge through the payment engine →
+// ledger → term extended → read model + outbox → continue-as-new) on the Temporal dev server,
+// against a bare baseline (the same timer, then one no-op activity) in the same run.
+
+const MINUTE = 60_000;
+const quiet = { trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} } as never;
+
+/** The UTC offset (minutes) that makes `at` exactly 03:00 local: every workflow's R-S3 attempt lands on it. */
+function offsetPutting0300At(at: number): number {
+  const utcMinutes = Math.round((at % 86_400_000) / MINUTE);
+  let offset = (3 * 60 - utcMinutes) % 1440;
+  if (offset > 720) offset -= 1440;
+  if (offset <= -720) offset += 1440;
+  return offset;
+}
+
+async function waitFor(check: () => Promise<number>, target: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await check();
+    if (n >= target) return Date.now();
+    if (Date.now() > deadline) throw new Error(`timed out at ${n}/${target}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) => void; n?: number }): Promise<Record<string, number>> {
+  const n = ctx.n ?? Number(process.env.BENCH_STORM_N ?? 500);
+  const logger = createLogger('bench', 'warn');
+  const dir = mkdtempSync(join(tmpdir(), 'quotaflow-bench-temporal-'));
+  const port = await freePort();
+  const server = await startDevServer({
+    cli: resolveTemporalCli(process.env.QUOTAFLOW_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'quotaflow'), process.env.TEMPORAL_CLI_PATH),
+    dataDir: null, port, uiPort: await freePort(), namespace: 'default', logger,
+  });
+  const native = await NativeConnection.connect({ address: server.address });
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  try {
+    // --- baseline -------------------------------------------------------------------------
+    let noops = 0;
+    const baselineWorker = await Worker.create({
+      connection: native, taskQueue: 'bench-baseline',
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./baseline.workflow'), logger: quiet }),
+      activities: { noop: async () => { noops += 1; } },
+      maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 100,
+    });
+    const baselineAt = Date.now() + Math.max(15_000, n * 40);
+    const baselineRun = baselineWorker.run();
+    await Promise.all(Array.from({ length: n }, (_, i) => client.workflow.start('baselineStormWorkflow', { workflowId: `baseline-${i}-${baselineAt}`, taskQueue: 'bench-baseline', args: [baselineAt] })));
+    if (Date.now() > baselineAt) throw new Error('starting the baseline workflows took longer than the lead time; lower BENCH_STORM_N');
+    const baselineDone = await waitFor(async () => noops, n, 10 * MINUTE);
+    baselineWorker.shutdown();
+    await baselineRun;
+    const baselineSeconds = (baselineDone - baselineAt) / 1000;
+
+    // --- the real renewal path -----------------------------------------------------------------
+    const payments = createPaymentEngine({ db: ctx.db, gateway: createSandboxGateway(), clock: { now: () => new Date() } });
+    const accounts = Array.from({ length: n }, (_, i) => ({ id: `acc_storm${i}`, name: `storm ${i}` }));
+    for (let i = 0; i < accounts.length; i += 500) await ctx.db('accounts').insert(accounts.slice(i, i + 500));
+    for (const a of accounts) await payments.topUp({ accountId: a.id, amount: '25.00', idempotencyKey: `seed:${a.id}` });
+
+    const worker = await createWorker({
+      connection: native, namespace: 'default', taskQueue: 'bench-storm',
+      deps: { db: ctx.db, payments, catalog: defaultCatalog },
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quiet }),
+    });
+    const stormAt = Math.ceil((Date.now() + Math.max(20_000, n * 60)) / MINUTE) * MINUTE;
+    const offsetMinutes = offsetPutting0300At(stormAt);
+    const expiresAt = stormAt + 6 * 3_600_000; // today's 03:00 is the only attempt left before expiry
+    const running = worker.run();
+    const handles = await Promise.all(accounts.map((a, i) => {
+      const state: SubscriptionState = {
+        subscriptionId: `sub_storm${i}`, accountId: a.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1,
+        trial: false, status: 'active', startedAt: expiresAt - 31 * 86_400_000, anchorAt: expiresAt - 31 * 86_400_000, monthsFromAnchor: 1,
+        expiresAt, autoRenew: true, deductionDate: null, renewalPeriod: { unit: 'month', count: 1 }, termNumber: 1,
+        termStartedAt: expiresAt - 31 * 86_400_000, termMonthsCount: 1, termOrderId: null, attemptsThisTerm: 0, lastAttemptAt: null,
+        autoRenewSince: null, retryNow: false, reminderSentForTerm: 1, graceEndsAt: null, frozenEndsAt: null,
+        settings: { offsetMinutes, graceDays: 15, retentionDays: 15, policy: 'grace_then_freeze' }, seq: 0,
+      };
+      return client.workflow.start('subscriptionWorkflow', { workflowId: `subscription-sub_storm${i}`, taskQueue: 'bench-storm', args: [{ state }] });
+    }));
+    if (Date.now() > stormAt) throw new Error('starting the storm workflows took longer than the lead time; lower BENCH_STORM_N');
+    const renewedCount = async () => Number((await ctx.db('subscription_events').where({ type: 'renewed' }).count({ c: '*' }))[0].c);
+    const stormDone = await waitFor(renewedCount, n, 10 * MINUTE);
+    const stormSeconds = (stormDone - stormAt) / 1000;
+
+    // Events in one renewed term's run (the first run: timer, attempt, renewal, continue-as-new).
+    const firstRun = await client.workflow.getHandle('subscription-sub_storm0', handles[0].firstExecutionRunId).fetchHistory();
+    const eventsPerTerm = firstRun.events?.length ?? 0;
+    worker.shutdown();
+    await running;
+    const cash = await payments.getBalances('acc_storm0');
+
+    const baselineRate = n / baselineSeconds;
+    const stormRate = n / stormSeconds;
+    const result = {
+      storm_n: n,
+      baseline_seconds: baselineSeconds,
+      baseline_per_second: baselineRate,
+      storm_seconds: stormSeconds,
+      storm_renewals_per_second: stormRate,
+      storm_vs_baseline: stormRate / baselineRate,
+      events_per_renewed_term: eventsPerTerm,
+    };
+    ctx.log(`renewal storm: ${n} renewals due at one instant`);
+    ctx.log(`  baseline (timer + 1 no-op activity): ${baselineSeconds.toFixed(2)} s → ${baselineRate.toFixed(1)} workflows/s`);
+    ctx.log(`  real renewal path:                   ${stormSeconds.toFixed(2)} s → ${stormRate.toFixed(1)} renewals/s`);
+    ctx.log(`  ratio storm/baseline: ${(stormRate / baselineRate).toFixed(2)}×   events per renewed term: ${eventsPerTerm}   (cash after renewal: ${cash.cash})`);
+    return result;
+  } finally {
+    await connection.close();
+    await native.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  void (async () => {
+    const { startEmbeddedPostgres } = await import('../common/embedded-postgres');
+    const { createDb, ensureDatabase, migrateLatest } = await import('../common/db');
+    const dir = mkdtempSync(join(tmpdir(), 'quotaflow-bench-pg-'));
+    const pg = process.env.DATABASE_URL ? null : await startEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort(), persistent: false });
+    const db = createDb(await ensureDatabase(process.env.DATABASE_URL ?? pg!.url, `bench_storm_${Date.now()}`), { pool: { min: 0, max: 40 } });
+    try {
+      await migrateLatest(db);
+      console.log(JSON.stringify(await runRenewalStormBench({ db, log: (l) => console.log(l) })));
+    } finally {
+      await db.destroy();
+      await pg?.stop();
+    }
+  })();
+}

@@ -140,8 +140,9 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }
 
   /** R-S3 / R-S6: one auto-renew deduction attempt. Returns true when the term was renewed. */
-  async function attemptRenewal(trigger: 'schedule' | 'immediate' | 'top_up'): Promise<boolean> {
-    const at = Date.now();
+  async function attemptRenewal(trigger: 'schedule' | 'immediate' | 'top_up', scheduledAt: number): Promise<boolean> {
+    // A scheduled attempt is recorded at its 03:00 (R-S3), not at the millisecond its timer fired.
+    const at = trigger === 'schedule' ? scheduledAt : Date.now();
     const attempt = state.attemptsThisTerm + 1;
     const period = state.renewalPeriod;
     const charged = await acts.chargeSubscriptionTerm({
@@ -322,7 +323,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
           await record('expiry_reminder', step.at as number, { expires_at: state.expiresAt }, 'subscription.expiry_reminder');
           break;
         case 'attempt':
-          renewed = await attemptRenewal(step.trigger);
+          renewed = await attemptRenewal(step.trigger, step.at);
           break;
         case 'expire':
           await expire();

@@ -64,4 +64,26 @@ describe('API: buy a monthly host-security/enterprise from cash and let it lapse
     expect(list.body.data).toEqual([]);
     expect((await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe('10.00');
   });
+
+  it('GET forecast equals what then happens: deduction attempts, grace end, freeze end (R-S3, R-S6…S8)', async () => {
+    const c = await w.newCustomer({ cash: '25.00' });
+    await w.payments.bindCard({ accountId: c.id, token: 'tok_chargeDeclined' });
+    const buy = await w.as(c.key).post('/v1/subscriptions', {
+      account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 }, auto_renew: true,
+    }, 'buy-forecast');
+    expect(buy.status).toBe(201);
+    const { forecast, id } = buy.body;
+    expect(forecast.deduction_attempts).toHaveLength(8);
+    expect(forecast.next_deduction_at).toBe(forecast.deduction_attempts[0]);
+    for (const a of forecast.deduction_attempts) expect(a).toMatch(/T03:00:00\.000\+08:00$/); // R-S3: 03:00 local
+
+    await w.env.sleep(ms(forecast.frozen_ends_at) - (await w.env.currentTimeMs()) + 60_000);
+    await w.env.client.workflow.getHandle(`subscription-${id}`).result();
+    const timeline = (await w.as(c.key).get(`/v1/subscriptions/${id}/timeline`)).body.data as { type: string; at: string }[];
+    const at = (type: string) => timeline.filter((e) => e.type === type).map((e) => e.at);
+    expect(at('deduction_failed')).toEqual(forecast.deduction_attempts);
+    expect(at('frozen')).toEqual([forecast.grace_ends_at]);
+    expect(at('released')).toEqual([forecast.frozen_ends_at]);
+    expect(at('grace_entered')).toEqual([buy.body.expires_at]);
+  });
 });

@@ -75,6 +75,7 @@ async function waitForServer(address: string, exited: () => boolean, timeoutMs: 
 let bundle: Promise<{ code: string }> | null = null;
 /** The workflow bundle, built once per test file. */
 export function workflowBundle(): Promise<{ code: string }> {
+  quietRuntime();
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never });
   return bundle;
 }

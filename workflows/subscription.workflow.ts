@@ -139,24 +139,29 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     await record(event, at, details, 'subscription.renewed');
   }
 
+  /** Charges `term` of this subscription's edition × quantity under a business key (R-P5). */
+  function chargeTerm(term: Term, reason: 'renewal' | 'manual_renewal', idempotencyKey: string, at: number) {
+    return acts.chargeSubscriptionTerm({
+      subscriptionId: state.subscriptionId,
+      accountId: state.accountId,
+      product: state.product,
+      edition: state.edition,
+      quantity: state.quantity,
+      term,
+      reason,
+      idempotencyKey,
+      at,
+    });
+  }
+
   /** R-S3 / R-S6: one auto-renew deduction attempt. Returns true when the term was renewed. */
   async function attemptRenewal(trigger: 'schedule' | 'immediate' | 'top_up', scheduledAt: number): Promise<boolean> {
     // A scheduled attempt is recorded at its 03:00 (R-S3), not at the millisecond its timer fired.
     const at = trigger === 'schedule' ? scheduledAt : Date.now();
     const attempt = state.attemptsThisTerm + 1;
     const period = state.renewalPeriod;
-    const charged = await acts.chargeSubscriptionTerm({
-      subscriptionId: state.subscriptionId,
-      accountId: state.accountId,
-      product: state.product,
-      edition: state.edition,
-      quantity: state.quantity,
-      term: period,
-      reason: 'renewal',
-      // R-P5: a business key per attempt; never the activity id, which restarts after continue-as-new.
-      idempotencyKey: `${state.subscriptionId}:term:${state.termNumber + 1}:attempt:${attempt}`,
-      at,
-    });
+    // R-P5: a business key per attempt; never the activity id, which restarts after continue-as-new.
+    const charged = await chargeTerm(period, 'renewal', `${state.subscriptionId}:term:${state.termNumber + 1}:attempt:${attempt}`, at);
     state = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false };
     if (!charged.ok) {
       await record('deduction_failed', at, { attempt, trigger, code: charged.code, message: charged.message }, 'subscription.deduction_failed');
@@ -176,17 +181,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   // R-S5: manual renewal from active, grace, frozen (and isolated, R-S9); refused once ended.
   setHandler(renewUpdate, async (req): Promise<CommandResult> => exclusive(async () => {
     const at = Date.now();
-    const charged = await acts.chargeSubscriptionTerm({
-      subscriptionId: state.subscriptionId,
-      accountId: state.accountId,
-      product: state.product,
-      edition: state.edition,
-      quantity: state.quantity,
-      term: req.term,
-      reason: 'manual_renewal',
-      idempotencyKey: `${state.subscriptionId}:renewal:${req.requestKey}`,
-      at,
-    });
+    const charged = await chargeTerm(req.term, 'manual_renewal', `${state.subscriptionId}:renewal:${req.requestKey}`, at);
     if (!charged.ok) return { ok: false, code: charged.code, message: charged.message, view: view() };
     const autoRenew = req.autoRenew ?? state.autoRenew;
     const renewalPeriod = renewalPeriodAfterManualRenewal(state.renewalPeriod, req.term, req.autoRenew === true); // R-S4

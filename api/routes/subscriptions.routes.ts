@@ -265,7 +265,11 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
         if (principal?.scope === 'customer' && query.account_id && query.account_id !== principal.accountId) {
           throw notFound('account', query.account_id);
         }
-        const q = deps.db('subscriptions').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(query.limit + 1);
+        // The cursor carries created_at to the microsecond: cut to milliseconds it would skip rows.
+        const q = deps.db('subscriptions')
+          .select('subscriptions.*', deps.db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`))
+          .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+          .limit(query.limit + 1);
         if (accountId) q.where({ account_id: accountId });
         if (query.status) q.where({ status: query.status });
         const cursor = decodeCursor(query.cursor);
@@ -278,7 +282,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
           status: 200,
           body: {
             data: page.map(rowToJson),
-            next_cursor: rows.length > query.limit && last ? encodeCursor([new Date(last.created_at).toISOString(), last.id]) : null,
+            next_cursor: rows.length > query.limit && last ? encodeCursor([last.cursor_at, last.id]) : null,
           },
         };
       },

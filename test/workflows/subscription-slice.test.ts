@@ -1,8 +1,8 @@
 import { WorkflowHandle } from '@temporalio/client';
-import { DateTime } from "luxon";
-import { subscriptionWorkflow } from '../../workflows/subscription.workflow';
-import { getStateQuery, purchaseOutcomeUpdate } from '../../workflows/subscription.messages';
-import { anAccount, createWorld, settingsFor, TASK_QUEUE, World } from '../support/world';
+import { DateTime } from 'luxon';
+import { getStateQuery } from '../../workflows/subscription.messages';
+import { buy } from '../support/subscriptions';
+import { anAccount, createWorld, World } from '../support/world';
 
 const DAY = 86_400_000;
 
@@ -18,18 +18,9 @@ describe('subscription lifecycle without renewal (R-S1, R-S6…S8, R-A4)', () =>
 
   it('buys a monthly enterprise quota from cash, then goes grace → frozen → released on the default periods', async () => {
     const accountId = await anAccount(world, { cash: '100.00' });
-    const subscriptionId = `sub_slice${Date.now()}`;
     await world.run(async () => {
       const start = await world.env.currentTimeMs();
-      const handle = await world.env.client.workflow.start(subscriptionWorkflow, {
-        workflowId: `subscription-${subscriptionId}`,
-        taskQueue: TASK_QUEUE,
-        args: [{ purchase: {
-          subscriptionId, accountId, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1,
-          term: { unit: 'month', count: 1 }, trial: false, autoRenew: false, deductionDate: null, settings: settingsFor('standard'),
-        } }],
-      });
-      const outcome = await handle.executeUpdate(purchaseOutcomeUpdate);
+      const { id: subscriptionId, handle, outcome } = await buy(world, { accountId });
       expect(outcome.ok).toBe(true);
 
       // R-S1: active from now until now + 1 month (R-T2, calendar month in +08:00).
@@ -78,17 +69,9 @@ describe('subscription lifecycle without renewal (R-S1, R-S6…S8, R-A4)', () =>
 
   it('uses the key_account periods, 30 days of grace and 30 of retention (R-A4)', async () => {
     const accountId = await anAccount(world, { cash: '25.00', level: 'key_account' });
-    const subscriptionId = `sub_key${Date.now()}`;
     await world.run(async () => {
-      const handle = await world.env.client.workflow.start(subscriptionWorkflow, {
-        workflowId: `subscription-${subscriptionId}`,
-        taskQueue: TASK_QUEUE,
-        args: [{ purchase: {
-          subscriptionId, accountId, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1,
-          term: { unit: 'month', count: 1 }, trial: false, autoRenew: false, deductionDate: null, settings: settingsFor('key_account'),
-        } }],
-      });
-      expect((await handle.executeUpdate(purchaseOutcomeUpdate)).ok).toBe(true);
+      const { handle, outcome } = await buy(world, { accountId, level: 'key_account' });
+      expect(outcome.ok).toBe(true);
       const { expiresAt } = await handle.query(getStateQuery);
       await world.env.sleep(expiresAt - (await world.env.currentTimeMs()) + 1000);
       const grace = await handle.query(getStateQuery);
@@ -102,17 +85,8 @@ describe('subscription lifecycle without renewal (R-S1, R-S6…S8, R-A4)', () =>
 
   it('creates nothing when the payment fails (R-S1)', async () => {
     const accountId = await anAccount(world, { cash: '10.00' });
-    const subscriptionId = `sub_poor${Date.now()}`;
     await world.run(async () => {
-      const handle = await world.env.client.workflow.start(subscriptionWorkflow, {
-        workflowId: `subscription-${subscriptionId}`,
-        taskQueue: TASK_QUEUE,
-        args: [{ purchase: {
-          subscriptionId, accountId, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1,
-          term: { unit: 'month', count: 1 }, trial: false, autoRenew: false, deductionDate: null, settings: settingsFor('standard'),
-        } }],
-      });
-      const outcome = await handle.executeUpdate(purchaseOutcomeUpdate);
+      const { id: subscriptionId, outcome } = await buy(world, { accountId });
       expect(outcome).toMatchObject({ ok: false, code: 'PAYMENT.INSUFFICIENT_FUNDS' });
       expect(await world.db('subscriptions').where({ id: subscriptionId })).toHaveLength(0);
       expect((await world.payments.getBalances(accountId)).cash).toBe('10.00');

@@ -49,11 +49,12 @@ export interface RefundInput {
 const termOf = (months: number): Term => (months % 12 === 0 ? { unit: 'year', count: months / 12 } : { unit: 'month', count: months });
 
 export function createSubscriptionActivities(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
-  async function charge(p: { accountId: string; subscriptionId: string; listAmount: string; kind: string; description: string; idempotencyKey: string; at: number }): Promise<ChargeOutcome> {
+  async function charge(p: { accountId: string; subscriptionId: string; product: string; listAmount: string; kind: string; description: string; idempotencyKey: string; at: number }): Promise<ChargeOutcome> {
     const result = await deps.payments.charge({
       accountId: p.accountId,
       listAmount: p.listAmount,
-      purpose: { kind: p.kind, subscriptionId: p.subscriptionId, resourceId: p.subscriptionId, description: p.description },
+      // `product/edition` lets scoped coupons and discounts apply (R-P2, R-P3).
+      purpose: { kind: p.kind, subscriptionId: p.subscriptionId, resourceId: p.subscriptionId, description: p.description, product: p.product },
       idempotencyKey: p.idempotencyKey,
       useCoupons: true,
       at: new Date(p.at),
@@ -75,6 +76,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       return charge({
         accountId: input.accountId,
         subscriptionId: input.subscriptionId,
+        product: `${input.product}/${input.edition}`,
         listAmount: list.toFixed(2),
         kind: input.reason === 'purchase' ? 'subscription_purchase' : 'subscription_renewal',
         description: `${input.product}/${input.edition} × ${input.quantity}, ${input.term.count} ${input.term.unit}(s)`,
@@ -102,6 +104,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       return charge({
         accountId: input.accountId,
         subscriptionId: input.subscriptionId,
+        product: `${input.product}/${input.toEdition}`,
         listAmount: amount.toFixed(2),
         kind: 'subscription_upgrade',
         description: `upgrade ${input.product} ${input.fromEdition} → ${input.toEdition}`,

@@ -7,8 +7,8 @@ module.exports = {
       from: { path: '^workflows/' }, to: { path: '^(api|workers|migrations)/|^common/(db|config|embedded-postgres|temporal-dev-server|logger)|node_modules/(knex|pg|express|pino|@temporalio/(client|worker|activity))', dependencyTypesNot: ['type-only'] } },
     { name: 'workflows-activities-type-only', severity: 'error', from: { path: '^workflows/' }, to: { path: '^activities/', dependencyTypesNot: ['type-only'] } },
     { name: 'activities-not-api', severity: 'error', from: { path: '^activities/' }, to: { path: '^(api|workers)/' } },
-    { name: 'api-not-activities', severity: 'error', comment: 'the API reaches activities only through workflows (payments engine excepted: top-ups and reads)',
-      from: { path: '^api/' }, to: { path: '^activities/(?!payments/)' , dependencyTypesNot: ['type-only'] } },
+    { name: 'api-not-activities', severity: 'error', comment: 'the API reaches activities only through workflows (payments engine excepted: top-ups and reads; and the usage repository: R-U3 writes usage facts straight to Postgres, never one workflow message per record)',
+      from: { path: '^api/' }, to: { path: '^activities/(?!payments/|usage/usage\\.repository)' , dependencyTypesNot: ['type-only'] } },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Catalog } from '../catalog/catalog';
 import type { PaymentEngine } from './payments/payment-engine';
 import { createSubscriptionActivities } from './subscriptions/subscription.activities';
+import { createUsageActivities } from './usage/usage.activities';
 
 export interface ActivityDeps {
   db: Knex;
@@ -13,5 +14,6 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSubscriptionActivities(deps),
+    ...createUsageActivities(deps),
   };
 }

@@ -7,15 +7,18 @@ import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule'
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';
 import { createAuthenticator } from './auth';
-import { PaymentError } from '../activities/payments/errors';
-import { ApiError, statusForCode } from './errors';
+import { ApiError, errorBody, toApiError } from './errors';
 import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
 import { createRateLimiter } from './rate-limit';
 import { accountRoutes } from './routes/accounts.routes';
 import { docsPage } from './routes/docs';
+import { keyRoutes } from './routes/keys.routes';
 import { healthRoutes } from './routes/health.routes';
+import { paymentRoutes } from './routes/payments.routes';
+import { serverRoutes } from './routes/servers.routes';
 import { subscriptionRoutes } from './routes/subscriptions.routes';
+import { usageRoutes } from './routes/usage.routes';
 
 export interface ApiDeps {
   db: Knex;
@@ -23,6 +26,8 @@ export interface ApiDeps {
   payments: PaymentEngine;
   catalog: Catalog;
   logger: Logger;
+  /** The API's clock; default the host's (tests pass one that follows the time-skipping server). */
+  clock?: { now(): Date };
   settings: {
     taskQueue: string;
     offsetMinutes: number; // R-T1
@@ -33,7 +38,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...subscriptionRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {
@@ -50,6 +55,8 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // Answers carry balances and, once, secrets: nothing in between may keep a copy.
+  app.use((_req, res, next) => { res.setHeader('Cache-Control', 'no-store'); next(); });
   app.use(express.json({ limit: '1mb', strict: true }));
 
   const routes = buildRoutes(deps);
@@ -72,19 +79,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const e = toApiError(err);
     if (e.status >= 500) deps.logger.error({ err, method: req.method, path: req.path }, 'request failed');
     if (e.status === 429 && e.details?.retry_after_seconds) res.setHeader('Retry-After', String(e.details.retry_after_seconds));
-    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
+    res.status(e.status).json(errorBody(e));
   });
   return app;
-}
-
-function toApiError(err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
-  // Business errors from the payment engine carry a stable code; it names the HTTP status.
-  if (err instanceof PaymentError) return new ApiError(statusForCode(err.code), err.code, err.message, Object.keys(err.details).length ? err.details : undefined);
-  const e = err as { type?: string; status?: number; expose?: boolean; message?: string };
-  // body-parser errors: bad JSON, too large, wrong charset.
-  if (e?.type === 'entity.too.large') return new ApiError(413, 'VALIDATION.BODY_TOO_LARGE', 'request body is larger than 1 MB');
-  if (e?.type === 'entity.parse.failed') return new ApiError(400, 'VALIDATION.JSON', 'request body is not valid JSON');
-  if (e?.expose && e.status && e.status < 500) return new ApiError(e.status, 'VALIDATION.REQUEST', e.message ?? 'bad request');
-  return new ApiError(500, 'INTERNAL', 'internal error; it has been logged');
 }

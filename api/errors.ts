@@ -1,3 +1,5 @@
+import { PaymentError } from '../activities/payments/errors';
+
 // One error shape for every route (API.md): { error: { code, message, details? } }.
 // Codes are stable; messages are for humans; no stack trace ever leaves the process.
 export class ApiError extends Error {
@@ -23,4 +25,25 @@ export function statusForCode(code: string): number {
   if (code.startsWith('IDEMPOTENCY.')) return 422;
   if (code.startsWith('STATE.') || code.endsWith('.CONFLICT') || code === 'CREDIT.LIMIT_BELOW_USED' || code === 'ORDER.NOT_REFUNDABLE') return 409;
   return 422;
+}
+
+/**
+ * Any thrown value as the API error it stands for. The error handler and the Idempotency-Key
+ * store both use this, so a replay answers exactly what the first request answered. Anything
+ * not recognised is a real fault: 500 `INTERNAL`, with nothing of the original error shown.
+ */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof PaymentError) return new ApiError(statusForCode(err.code), err.code, err.message, Object.keys(err.details).length ? err.details : undefined);
+  const e = err as { type?: string; status?: number; expose?: boolean } | null;
+  // body-parser errors: bad JSON, too large, wrong charset or encoding.
+  if (e?.type === 'entity.too.large') return new ApiError(413, 'VALIDATION.BODY_TOO_LARGE', 'request body is larger than 1 MB');
+  if (e?.type === 'entity.parse.failed') return new ApiError(400, 'VALIDATION.JSON', 'request body is not valid JSON (a JSON object is expected)');
+  if (e?.expose && e.status && e.status >= 400 && e.status < 500) return new ApiError(e.status, 'VALIDATION.REQUEST', 'the request could not be read');
+  return new ApiError(500, 'INTERNAL', 'internal error; it has been logged');
+}
+
+/** The wire shape of an error. */
+export function errorBody(e: ApiError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
+  return { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
 }

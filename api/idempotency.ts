@@ -1,12 +1,23 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import type { Knex } from 'knex';
-import type { Principal } from './auth';
-import { ApiError } from './errors';
+import { API_KEY_PATTERN, Principal } from './auth';
+import { ApiError, errorBody, toApiError } from './errors';
 import type { RouteResult } from './http';
 
-const WAIT_STEP_MS = 50;
-const WAIT_LIMIT_MS = 60_000;
+const TABLE = 'idempotent_requests';
+
+export interface IdempotencyOptions {
+  /** How long a repeat waits for the first request with its key to finish. */
+  waitLimitMs?: number;
+  /** How often a waiting repeat looks again. */
+  pollMs?: number;
+  /**
+   * A claim not renewed for this long belongs to a process that died mid-request; the next
+   * request with the key takes it over (the handlers' own business keys make the re-run safe).
+   */
+  leaseMs?: number;
+}
 
 function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
@@ -16,57 +27,101 @@ function stableStringify(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
+/** API keys are shown once and stored hashed: a stored response never keeps one (a replay shows null). */
+function withoutSecrets(v: unknown): unknown {
+  if (typeof v === 'string') return API_KEY_PATTERN.test(v) ? null : v;
+  if (Array.isArray(v)) return v.map(withoutSecrets);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutSecrets(x)]));
+  return v;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * Idempotency-Key (API.md): the first request with a key runs; a repeat with the same body gets
- * the stored response; another body gets 422. Concurrent repeats wait for the first to finish,
- * so 50 parallel requests make one effect and 50 identical answers. A 5xx is not stored, so
- * the client can retry a real fault.
+ * Idempotency-Key (API.md): the first request with a key runs; a repeat with the same method,
+ * path and body gets the stored response (status and body, byte for byte); another request
+ * gets 422 `IDEMPOTENCY.MISMATCH`.
+ *
+ * - The claim is one atomic insert (primary key (principal, key)): of 50 concurrent requests
+ *   exactly one runs; the others wait for its answer, so there is one effect and 50 answers.
+ * - A 5xx or 429 is not stored: the claim is released and the key can be retried. 4xx answers
+ *   (refusals) are stored and replayed, like successes.
+ * - The running request renews its claim; a claim left by a crashed process expires after
+ *   `leaseMs` and the next request with the key takes it over.
  */
-export function createIdempotency(db: Knex) {
+export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
+  const waitLimitMs = opts.waitLimitMs ?? 60_000;
+  const pollMs = opts.pollMs ?? 50;
+  const leaseMs = opts.leaseMs ?? 120_000;
+
   return async function idempotent(principal: Principal, req: Request, run: () => Promise<RouteResult>): Promise<RouteResult> {
     const key = req.header('idempotency-key') as string;
-    if (key.length === 0 || key.length > 255) throw new ApiError(400, 'VALIDATION.IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 characters');
-    const bodyHash = createHash('sha256').update(`${req.method} ${req.originalUrl.split('?')[0]} ${stableStringify(req.body)}`).digest('hex');
+    if (!/^[\x20-\x7e]{1,255}$/.test(key)) throw new ApiError(400, 'VALIDATION.IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+    const path = req.originalUrl.split('?')[0];
+    const bodyHash = createHash('sha256').update(`${req.method} ${path} ${stableStringify(req.body ?? {})}`).digest('hex');
     const owner = principal.accountId ?? `operator:${principal.keyId}`;
-    const claimed = await db('idempotent_requests')
-      .insert({ principal: owner, idempotency_key: key, method: req.method, path: req.originalUrl.split('?')[0], body_hash: bodyHash })
-      .onConflict(['principal', 'idempotency_key'])
-      .ignore()
-      .returning('idempotency_key');
-    if (claimed.length === 0) return replay(owner, key, bodyHash);
-    let result: RouteResult;
-    try {
-      result = await run();
-    } catch (err) {
-      const status = err instanceof ApiError ? err.status : 500;
-      if (status >= 500 || status === 429) {
-        await db('idempotent_requests').where({ principal: owner, idempotency_key: key }).delete();
-      } else if (err instanceof ApiError) {
-        await store(owner, key, { status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } });
-      }
-      throw err;
+    const where = { principal: owner, idempotency_key: key };
+    const deadline = Date.now() + waitLimitMs;
+
+    for (;;) {
+      const claimed = await db(TABLE)
+        .insert({ ...where, method: req.method, path, body_hash: bodyHash })
+        .onConflict(['principal', 'idempotency_key'])
+        .ignore()
+        .returning('idempotency_key');
+      if (claimed.length > 0) return execute();
+
+      const row = await db(TABLE).where(where).first();
+      if (!row) continue; // the first request failed and let go of the key: claim it ourselves
+      if (row.body_hash !== bodyHash) throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different request', { idempotency_key: key });
+      if (row.completed_at) return replay(row);
+      // A claim nobody renewed: its process died. Exactly one waiter wins the take-over.
+      const taken = await db(TABLE)
+        .where(where)
+        .whereNull('completed_at')
+        .where('created_at', '<', db.raw(`now() - make_interval(secs => ?)`, [leaseMs / 1000]))
+        .update({ created_at: db.fn.now() })
+        .returning('idempotency_key');
+      if (taken.length > 0) return execute();
+      if (Date.now() > deadline) throw new ApiError(409, 'IDEMPOTENCY.IN_PROGRESS', 'a request with this Idempotency-Key is still being processed; retry later');
+      await sleep(pollMs);
     }
-    await store(owner, key, result);
-    return result;
+
+    async function execute(): Promise<RouteResult> {
+      const renew = setInterval(() => {
+        db(TABLE).where(where).whereNull('completed_at').update({ created_at: db.fn.now() }).catch(() => undefined);
+      }, Math.max(1000, leaseMs / 3));
+      renew.unref();
+      let result: RouteResult;
+      try {
+        result = await run();
+      } catch (err) {
+        const e = toApiError(err);
+        if (e.status >= 500 || e.status === 429) await db(TABLE).where(where).whereNull('completed_at').delete();
+        else await store({ status: e.status, body: errorBody(e) });
+        throw err;
+      } finally {
+        clearInterval(renew);
+      }
+      return store(result);
+    }
+
+    /**
+     * Keeps the answer as JSON text (a jsonb string: a jsonb object would reorder its keys) and
+     * answers with the same text, so the first answer and every replay are identical.
+     */
+    async function store(result: RouteResult): Promise<RouteResult> {
+      const text = result.body === undefined ? null : JSON.stringify(result.body);
+      await db(TABLE)
+        .where(where)
+        .update({ status_code: result.status, response_body: text === null ? null : JSON.stringify(JSON.stringify(withoutSecrets(JSON.parse(text)))), completed_at: db.fn.now() });
+      return { ...result, body: text === null ? undefined : JSON.parse(text) };
+    }
   };
 
-  async function store(owner: string, key: string, result: RouteResult): Promise<void> {
-    await db('idempotent_requests')
-      .where({ principal: owner, idempotency_key: key })
-      .update({ status_code: result.status, response_body: JSON.stringify(result.body ?? null), completed_at: db.fn.now() });
-  }
-
-  async function replay(owner: string, key: string, bodyHash: string): Promise<RouteResult> {
-    const deadline = Date.now() + WAIT_LIMIT_MS;
-    for (;;) {
-      const row = await db('idempotent_requests').where({ principal: owner, idempotency_key: key }).first();
-      if (!row) throw new ApiError(409, 'IDEMPOTENCY.RETRY', 'the first request with this Idempotency-Key failed; retry it');
-      if (row.body_hash !== bodyHash) {
-        throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different request');
-      }
-      if (row.completed_at) return { status: row.status_code, body: row.response_body ?? undefined };
-      if (Date.now() > deadline) throw new ApiError(409, 'IDEMPOTENCY.IN_PROGRESS', 'a request with this Idempotency-Key is still being processed');
-      await new Promise((r) => setTimeout(r, WAIT_STEP_MS));
-    }
+  function replay(row: { status_code: number; response_body: unknown }): RouteResult {
+    const stored = row.response_body;
+    const body = stored === null || stored === undefined ? undefined : typeof stored === 'string' ? JSON.parse(stored) : stored;
+    return { status: row.status_code, body, headers: { 'Idempotent-Replayed': 'true' } };
   }
 }

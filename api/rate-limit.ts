@@ -21,6 +21,11 @@ export function createRateLimiter(opts: { perMinute: number; burst: number }) {
     }
     b.tokens -= 1;
     buckets.set(id, b);
-    if (buckets.size > 100_000) buckets.clear(); // bounded memory under a key-spraying client
+    if (buckets.size > 100_000) {
+      // Bounded memory under a key-spraying client: forget the buckets that have refilled (they
+      // would start full anyway); only if that frees nothing, start over.
+      for (const [k, v] of buckets) if (v.tokens + ((now - v.at) / 60_000) * opts.perMinute >= opts.burst) buckets.delete(k);
+      if (buckets.size > 100_000) buckets.clear();
+    }
   };
 }

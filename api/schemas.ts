@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 
@@ -19,7 +20,19 @@ export const pageQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
-export const idParams = z.strictObject({ id: z.string().min(1).max(64) });
+/**
+ * A path or body reference to a resource the API issued: `<prefix>_<lowercase base32/hex>`,
+ * e.g. `acc_7k3m9q2r8t4v6w1x5y0z`. Anything else cannot name a resource and is a 400, not a
+ * database lookup.
+ */
+export const resourceId = z
+  .string()
+  .min(3)
+  .max(64)
+  .regex(/^[a-z][a-z0-9]{0,15}_[0-9a-z]{1,60}$/, 'not a valid id (e.g. "acc_7k3m9q2r8t4v6w1x5y0z")')
+  .openapi({ example: 'acc_7k3m9q2r8t4v6w1x5y0z' });
+
+export const idParams = z.strictObject({ id: resourceId });
 
 export const termSchema = z.strictObject({
   unit: z.enum(['month', 'year']),
@@ -28,15 +41,24 @@ export const termSchema = z.strictObject({
 
 export const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
-/** Opaque cursor over (created_at, id) for keyset pagination. */
+/**
+ * Opaque cursor over (created_at, id) for keyset pagination. It carries a checksum, so a cursor
+ * the API did not issue (typed, truncated, fuzzed) is refused with 400 `VALIDATION.CURSOR` by
+ * the route instead of reaching a query with values of the wrong type.
+ */
+const cursorTag = (payload: string) => createHash('sha256').update(`quotaflow-cursor:${payload}`).digest('base64url').slice(0, 12);
+
 export function encodeCursor(parts: (string | number)[]): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(parts)).toString('base64url');
+  return `${payload}.${cursorTag(payload)}`;
 }
 export function decodeCursor(cursor: string | undefined): (string | number)[] | null {
   if (!cursor) return null;
+  const [payload, tag, ...rest] = cursor.split('.');
+  if (rest.length > 0 || !tag || cursorTag(payload) !== tag) return null;
   try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString());
-    if (Array.isArray(v)) return v;
+    const v: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)))) return v;
   } catch {
     /* fall through */
   }

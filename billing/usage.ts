@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
-import { addMonthsClamped, HOUR_MS, SECOND_MS, startOfLocalHour, wholeMonthsBetween } from './calendar';
-import { exact, plain, roundHalfUp, toMoney, ZERO } from './money';
+import { addDays, addMonthsClamped, HOUR_MS, SECOND_MS, startOfLocalHour, Term, termMonths, wholeMonthsBetween } from './calendar';
+import { exact, plain, roundHalfUp, sumMoney, toMoney, ZERO } from './money';
 
 /** A half-open stretch of time [from, to) in epoch ms. */
 export interface Interval {
@@ -102,8 +102,16 @@ export interface HourlyLine {
 // R-U1 / R-M2: an hour's bill for an account: the exact sum of its lines, rounded half-up
 // once to 0.01 (a single division by 3600, so lines that add up to a cent stay exact).
 export function hourlyBillTotal(lines: readonly HourlyLine[]): Decimal {
-  const total = lines.reduce((sum, line) => sum.plus(lineSecondsValue(line)), exact(0));
-  return roundHalfUp(total.div(3600));
+  return billTotal(lines, []);
+}
+
+// R-U1 / R-C4 / R-M2: an hour's bill with per-second lines and per-use amounts: everything is
+// summed exactly (per-second lines as price × seconds × quantity, per-use amounts × 3600, then a
+// single division by 3600) and the total rounded half-up once to 0.01.
+export function billTotal(lines: readonly HourlyLine[], perUseAmounts: readonly Decimal.Value[]): Decimal {
+  const seconds = lines.reduce((sum, line) => sum.plus(lineSecondsValue(line)), exact(0));
+  const perUse = perUseAmounts.reduce<Decimal>((sum, a) => sum.plus(toMoney(a)), exact(0));
+  return roundHalfUp(seconds.plus(perUse.times(3600)).div(3600));
 }
 
 // R-C4 / R-U4: a per-use fee (e.g. image-scan 0.10 per successful scan, or the excess over
@@ -173,6 +181,106 @@ export function packageRemainingAfterReset(p: PackageUsage, now: number, offsetM
 // R-U3: a record whose period ended more than 2 hours before `now` is refused.
 export function isUsageRecordTooLate(periodEndMs: number, now: number): boolean {
   return now - periodEndMs > USAGE_LATE_LIMIT_MS;
+}
+
+// R-U3: a record may end at most this far after our clock's "now" (clock skew of the sender).
+export const USAGE_FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+export type UsageRecordProblem = 'USAGE.PERIOD_ORDER' | 'USAGE.TOO_LATE' | 'USAGE.IN_FUTURE';
+
+// R-U3: why a record is refused on arrival, or null: its period must not end before it starts,
+// must have ended (give or take the tolerance) and not more than 2 hours ago.
+export function usageRecordProblem(periodStartMs: number, periodEndMs: number, now: number): UsageRecordProblem | null {
+  if (periodEndMs < periodStartMs) return 'USAGE.PERIOD_ORDER';
+  if (isUsageRecordTooLate(periodEndMs, now)) return 'USAGE.TOO_LATE';
+  if (periodEndMs - now > USAGE_FUTURE_TOLERANCE_MS) return 'USAGE.IN_FUTURE';
+  return null;
+}
+
+// R-U3: the clock hour a record's usage belongs to: the hour holding its last instant (a period
+// [10:00, 11:00) belongs to 10:00; an instantaneous record to the hour it happened in).
+export function usageRecordHour(periodStartMs: number, periodEndMs: number, offsetMinutes: number): number {
+  return startOfLocalHour(periodEndMs > periodStartMs ? periodEndMs - 1 : periodEndMs, offsetMinutes);
+}
+
+// R-U3: the settlement that bills a record: its own hour's or, when that hour is already settled
+// (a late record), the next settlement. `settledThrough` is the end of the last settled hour.
+export function settlementHourFor(recordHour: number, settledThrough: number | null): number {
+  return settledThrough === null ? recordHour : Math.max(recordHour, settledThrough);
+}
+
+/** R-U1: one pay-per-use protection's billed seconds in the hour being settled. */
+export interface ProtectionUsage extends HourlyLine {
+  protectionId: string;
+  resourceId: string;
+}
+
+/** R-C4 / R-U3: one resource's metered usage of a metric in the hour being settled. */
+export interface MeteredUsage {
+  resourceId: string;
+  metric: string;
+  unitPrice: Decimal.Value;
+  quantity: Decimal.Value;
+}
+
+export interface MetricPackage extends UsagePackage {
+  metric: string;
+}
+
+export interface PricedHour<P extends ProtectionUsage = ProtectionUsage, M extends MeteredUsage = MeteredUsage> {
+  protections: (P & { amount: Decimal })[];
+  metered: (Omit<M, 'quantity'> & { quantity: Decimal; covered: Decimal; billed: Decimal; amount: Decimal })[];
+  draws: Drawdown['draws'];
+  total: Decimal;
+}
+
+// R-U1 / R-C4 / R-U4 / R-M2: an account's bill for one settled hour. Protection lines bill their
+// seconds (R-U1); metered usage is drawn from the metric's packages first, earliest expiry first,
+// and only the excess is billed at the unit price (R-U4); the packages cover the lines in the
+// order given. Line amounts are unrounded; the total is rounded once (billTotal).
+export function priceHour<P extends ProtectionUsage, M extends MeteredUsage>(p: { protections: readonly P[]; metered: readonly M[]; packages: readonly MetricPackage[]; at: number }): PricedHour<P, M> {
+  const protections = p.protections.filter((l) => l.seconds > 0).map((l) => ({ ...l, amount: hourlyFee(l.hourlyPrice, l.seconds, l.quantity) }));
+  const draws: Drawdown['draws'] = [];
+  const metered: PricedHour<P, M>['metered'] = [];
+  for (const metric of [...new Set(p.metered.map((m) => m.metric))]) {
+    const lines = p.metered.filter((m) => m.metric === metric);
+    const usage = sumMoney(lines.map((l) => nonNegative(l.quantity, 'usage')));
+    const drawn = drawdownPackages(p.packages.filter((pk) => pk.metric === metric), usage, p.at);
+    draws.push(...drawn.draws);
+    let cover = exact(usage).minus(drawn.excess);
+    for (const l of lines) {
+      const quantity = toMoney(l.quantity);
+      const covered = Decimal.min(quantity, cover);
+      cover = cover.minus(covered);
+      const billed = plain(exact(quantity).minus(covered));
+      metered.push({ ...l, quantity, covered: plain(covered), billed, amount: usageFee(l.unitPrice, billed) });
+    }
+  }
+  return { protections, metered, draws, total: billTotal(protections, metered.map((m) => m.amount)) };
+}
+
+// R-U4: how many times a package's content is available over its term: once for `none`, once a
+// month or once a year for `monthly`/`yearly` (a yearly reset needs a term of whole years).
+export function packagePeriods(term: Term, reset: ResetPolicy): number {
+  const months = termMonths(term);
+  if (reset === 'none') return 1;
+  if (reset === 'monthly') return months;
+  if (months % 12 !== 0) throw new RangeError('a package that resets yearly needs a term of whole years');
+  return months / 12;
+}
+
+// R-U4 (SPEC gives no package price; quotaflow's rule, docs/pay-per-use.md): a package costs its
+// content at the metric's unit price for every period it is available, times the number bought,
+// rounded once to 0.01 (R-M2).
+export function packagePrice(unitPrice: Decimal.Value, content: Decimal.Value, count: number, term: Term, reset: ResetPolicy): Decimal {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_PACKAGES_PER_PURCHASE) throw new RangeError(`count must be 1..${MAX_PACKAGES_PER_PURCHASE}, got ${count}`);
+  return roundHalfUp(exact(toMoney(unitPrice)).times(nonNegative(content, 'content')).times(packagePeriods(term, reset)).times(count));
+}
+
+// R-U5 / R-S10: while an account is in arrears a reminder goes out every day, counted from the
+// instant it entered arrears; `sent` reminders have gone out so far.
+export function nextArrearsReminderAt(arrearsSince: number, sent: number): number {
+  return addDays(arrearsSince, sent + 1);
 }
 
 function periodsElapsed(purchasedAt: number, reset: 'monthly' | 'yearly', now: number, offsetMinutes: number): number {

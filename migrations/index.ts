@@ -1,12 +1,16 @@
 import type { Knex } from 'knex';
 import * as m001 from './20261122_001_core';
 import * as m002 from './20261122_002_payments';
+import * as m003 from './20261122_003_servers';
+import * as m004 from './20261122_004_usage';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
 const migrations: Record<string, Knex.Migration> = {
   '20261122_001_core': m001,
   '20261122_002_payments': m002,
+  '20261122_003_servers': m003,
+  '20261122_004_usage': m004,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -2,15 +2,51 @@ import type { Knex } from 'knex';
 
 // R-Q4: frozen/isolated unbind but remember (suspended_at); a renewal restores; released or
 // unsubscribed deletes (deleted_at). Each is idempotent: repeating it changes nothing more.
+//
+// The API binds quotas to servers concurrently with these (api/servers.repository.ts). Both
+// sides lock the subscription's read-model row first, and these functions also write the
+// subscription's binding hold (`subscription_binding_holds`, migration 003) in the same
+// transaction. The workflow calls them *before* it records the new status, so without the hold a
+// bind arriving in between would see the old, protected status and leave a live binding on a
+// frozen or released quota; with it, the bind either sees the hold (refused) or commits first
+// and is unbound here with the others.
+
+type Hold = 'suspended' | 'deleted';
+
+async function lockSubscription(trx: Knex.Transaction, subscriptionId: string): Promise<void> {
+  await trx('subscriptions').where({ id: subscriptionId }).forUpdate().first('id');
+}
+
+async function hold(trx: Knex.Transaction, subscriptionId: string, state: Hold): Promise<void> {
+  const q = trx('subscription_binding_holds').insert({ subscription_id: subscriptionId, state, held_at: trx.fn.now() }).onConflict('subscription_id');
+  // `deleted` is final: a late or retried suspend never turns it back into `suspended`.
+  if (state === 'deleted') await q.merge({ state, held_at: trx.fn.now() });
+  else await q.ignore();
+}
 
 export async function suspendBindings(db: Knex, subscriptionId: string): Promise<number> {
-  return db('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').whereNull('suspended_at').update({ suspended_at: db.fn.now() });
+  return db.transaction(async (trx): Promise<number> => {
+    await lockSubscription(trx, subscriptionId);
+    await hold(trx, subscriptionId, 'suspended');
+    const n: number = await trx('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').whereNull('suspended_at').update({ suspended_at: trx.fn.now() });
+    return n;
+  });
 }
 
 export async function restoreBindings(db: Knex, subscriptionId: string): Promise<number> {
-  return db('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').whereNotNull('suspended_at').update({ suspended_at: null });
+  return db.transaction(async (trx): Promise<number> => {
+    await lockSubscription(trx, subscriptionId);
+    await trx('subscription_binding_holds').where({ subscription_id: subscriptionId, state: 'suspended' }).delete();
+    const n: number = await trx('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').whereNotNull('suspended_at').update({ suspended_at: null });
+    return n;
+  });
 }
 
 export async function deleteBindings(db: Knex, subscriptionId: string): Promise<number> {
-  return db('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').update({ deleted_at: db.fn.now() });
+  return db.transaction(async (trx): Promise<number> => {
+    await lockSubscription(trx, subscriptionId);
+    await hold(trx, subscriptionId, 'deleted');
+    const n: number = await trx('bindings').where({ subscription_id: subscriptionId }).whereNull('deleted_at').update({ deleted_at: trx.fn.now() });
+    return n;
+  });
 }

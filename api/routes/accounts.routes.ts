@@ -1,11 +1,14 @@
 import { z } from 'zod';
+import { toIsoLocal } from '../../billing/calendar';
 import { newId } from '../../common/ids';
+import { accountTopUpSignal } from '../../workflows/account.messages';
 import { topUpSignal } from '../../workflows/subscription.messages';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, issueApiKey } from '../auth';
-import { notFound } from '../errors';
+import { ApiError, notFound } from '../errors';
 import { defineRoute, RouteDef } from '../http';
 import { idParams, positiveMoneyString } from '../schemas';
+import { cardSchema, currencyField } from './payments.routes';
 
 export const accountSchema = z.object({
   id: z.string(),
@@ -16,7 +19,7 @@ export const accountSchema = z.object({
   credit_limit: z.string(),
   credit_used: z.string(),
   locked: z.string(),
-  card: z.object({ last4: z.string().optional(), token_hint: z.string() }).nullable(),
+  card: cardSchema.nullable(),
   auto_binding: z.boolean(),
   created_at: z.string(),
 }).openapi('Account');
@@ -31,6 +34,8 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
   const row = await deps.db('accounts').where({ id: accountId }).first();
   if (!row) throw notFound('account', accountId);
   const b = await deps.payments.getBalances(accountId);
+  // R-T1: instants in billing local time, like every other route.
+  const local = (v: string | Date) => toIsoLocal(new Date(v).getTime(), deps.settings.offsetMinutes);
   return {
     id: row.id,
     name: row.name,
@@ -40,9 +45,9 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
     credit_limit: b.credit_limit,
     credit_used: b.credit_used,
     locked: b.locked,
-    card: b.card,
+    card: b.card ? { ...b.card, bound_at: local(b.card.bound_at) } : null,
     auto_binding: row.auto_binding,
-    created_at: new Date(row.created_at).toISOString(),
+    created_at: local(row.created_at),
   };
 }
 
@@ -52,7 +57,13 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
  */
 async function signalTopUp(deps: ApiDeps, accountId: string, amount: string): Promise<void> {
   const lapsing = await deps.db('subscriptions').where({ account_id: accountId }).whereIn('status', ['grace', 'frozen', 'isolated']).pluck('workflow_id');
-  await Promise.all(lapsing.map((workflowId: string) => deps.temporal.workflow.getHandle(workflowId).signal(topUpSignal, { amount }).catch((err) => {
+  // R-U5: the account's pay-per-use workflow collects its outstanding bills.
+  const usage: string[] = await deps.db('usage_accounts').where({ account_id: accountId }).whereNotNull('workflow_started_at').pluck('workflow_id');
+  const sent: [string, Promise<void>][] = [
+    ...lapsing.map((id: string): [string, Promise<void>] => [id, deps.temporal.workflow.getHandle(id).signal(topUpSignal, { amount })]),
+    ...usage.map((id): [string, Promise<void>] => [id, deps.temporal.workflow.getHandle(id).signal(accountTopUpSignal, { amount })]),
+  ];
+  await Promise.all(sent.map(([workflowId, signal]) => signal.catch((err) => {
     deps.logger.warn({ err, workflowId }, 'top-up signal not delivered');
   })));
 }
@@ -67,7 +78,7 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
       tags: ['accounts'],
       body: createAccountBody,
       idempotent: true,
-      responses: { 201: { description: 'created', schema: accountSchema.extend({ api_key: z.string() }) } },
+      responses: { 201: { description: 'created', schema: accountSchema.extend({ api_key: z.string().nullable().openapi({ description: 'the customer API key, shown once; null when an Idempotency-Key replay answers (secrets are never stored)' }) }) } },
       handler: async ({ body }) => {
         const id = newId('acc');
         const key = await deps.db.transaction(async (trx) => {
@@ -97,12 +108,15 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
       access: 'owner',
       tags: ['accounts'],
       params: idParams,
-      body: z.strictObject({ amount: positiveMoneyString }),
+      body: z.strictObject({ amount: positiveMoneyString, currency: currencyField }),
       idempotent: true,
       responses: { 201: { description: 'credited', schema: z.object({ transaction_id: z.string(), account: accountSchema }) } },
       handler: async ({ params, body, principal, req }) => {
         assertAccountAccess(principal, params.id);
-        await loadAccount(deps, params.id);
+        const account = await loadAccount(deps, params.id);
+        if (body.currency !== undefined && body.currency !== account.currency) {
+          throw new ApiError(400, 'VALIDATION.CURRENCY', `the account is billed in ${account.currency}, not ${body.currency}`, { currency: body.currency, account_currency: account.currency });
+        }
         const key = req.header('idempotency-key') ?? newId('topup');
         const t = await deps.payments.topUp({ accountId: params.id, amount: body.amount, idempotencyKey: `topup:${params.id}:${key}` });
         await signalTopUp(deps, params.id, body.amount);

@@ -19,7 +19,7 @@ import type { ApiDeps } from '../app';
 import { assertAccountAccess } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
 import { defineRoute, RouteDef } from '../http';
-import { decodeCursor, encodeCursor, idParams, list, termSchema } from '../schemas';
+import { decodeCursor, encodeCursor, idParams, list, pageQuery, termSchema } from '../schemas';
 
 /** A refusal from an update's validator (or handler) becomes the API error it names. */
 async function viaUpdate<T>(fn: () => Promise<T>): Promise<T> {
@@ -369,9 +369,15 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
       access: 'owner',
       tags: ['subscriptions'],
       params: idParams,
-      responses: { 200: { description: 'events, oldest first', schema: z.object({ data: z.array(z.object({ at: z.string(), type: z.string(), status: z.string().nullable(), details: z.record(z.string(), z.unknown()) })) }) } },
-      handler: async ({ params, principal }) => {
+      query: pageQuery,
+      responses: { 200: { description: 'events, oldest first', schema: list(z.object({ at: z.string(), type: z.string(), status: z.string().nullable(), details: z.record(z.string(), z.unknown()) })) } },
+      handler: async ({ params, query, principal }) => {
         await loadOwned(principal, params.id);
+        // API.md: every list pages. Keyset on (at, how many items at that instant were shown).
+        const cursor = decodeCursor(query.cursor);
+        if (query.cursor !== undefined && (!cursor || cursor.length !== 2 || typeof cursor[0] !== 'number' || typeof cursor[1] !== 'number')) {
+          throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
+        }
         const [events, orders, notes] = await Promise.all([
           deps.db('subscription_events').where({ subscription_id: params.id }).orderBy('seq'),
           deps.db('orders').where({ subscription_id: params.id }).orderBy('created_at'),
@@ -382,7 +388,12 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
           ...orders.map((o) => ({ at: new Date(o.created_at).getTime(), type: `payment.${o.status}`, status: null, details: { order_id: o.id, kind: o.kind, due: o.due, coupon: o.coupon, cash: o.cash, credit: o.credit, card: o.card } })),
           ...notes.map((n) => ({ at: new Date(n.created_at).getTime(), type: 'notification', status: null, details: { template: n.template, delivery: n.status } })),
         ].sort((a, b) => a.at - b.at);
-        return { status: 200, body: { data: items.map((i) => ({ ...i, at: iso(i.at) as string })) } };
+        const [afterAt, seenAtThatInstant] = (cursor as [number, number] | null) ?? [-Infinity, 0];
+        const rest = items.filter((i, k) => i.at > afterAt || (i.at === afterAt && k - items.findIndex((x) => x.at === afterAt) >= seenAtThatInstant));
+        const page = rest.slice(0, query.limit);
+        const last = page[page.length - 1];
+        const next = rest.length > query.limit && last ? encodeCursor([last.at, page.filter((i) => i.at === last.at).length + (last.at === afterAt ? seenAtThatInstant : 0)]) : null;
+        return { status: 200, body: { data: page.map((i) => ({ ...i, at: iso(i.at) as string })), next_cursor: next } };
       },
     }),
   ];

@@ -36,7 +36,7 @@ function authed(app: Express, key: string | null) {
   };
 }
 
-export async function createApiWorld(opts: { rateLimitPerMinute?: number } = {}): Promise<ApiWorld> {
+export async function createApiWorld(opts: { rateLimitPerMinute?: number; clock?: { now(): Date } } = {}): Promise<ApiWorld> {
   const world = await createWorld();
   await ensureOperatorKey(world.db, OPERATOR_KEY);
   const app = createApp({
@@ -46,6 +46,7 @@ export async function createApiWorld(opts: { rateLimitPerMinute?: number } = {})
     catalog: defaultCatalog,
     logger: createLogger('api-test', process.env.LOG_LEVEL ?? 'silent'),
     settings: { taskQueue: TASK_QUEUE, offsetMinutes: OFFSET_MINUTES, arrears: DEFAULT_ARREARS, rateLimitPerMinute: opts.rateLimitPerMinute ?? 100_000 },
+    clock: opts.clock,
   });
   let n = 0;
   return {

@@ -1,0 +1,233 @@
+import type { Knex } from 'knex';
+import { HOUR_MS } from '../../billing/calendar';
+import { sumMoney } from '../../billing/money';
+import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage } from '../../billing/usage';
+import type { Catalog } from '../../catalog/catalog';
+import { derivedId } from '../../common/ids';
+import type { PaymentEngine } from '../payments/payment-engine';
+import { ensureUsageAccount, lockAccountUsage, usablePackages } from './usage.repository';
+
+// R-U2: settling one clock hour of one account. The bill (and its lines and package draws) is
+// written in one transaction under the account's exclusive usage lock, keyed by (account, hour),
+// so settling an hour twice finds the first bill; collecting it is a charge with a business
+// idempotency key (R-P5), so it never pays twice either.
+
+export interface SettleHourInput {
+  accountId: string;
+  hourStart: number;
+  offsetMinutes: number;
+  /** R-P5: `account:<id>:hour:<hourStart>`, computed by the workflow */
+  idempotencyKey: string;
+  /**
+   * R-U5: false while the account is in arrears: the bill is owed (`unpaid`) and collected with
+   * the whole outstanding amount, not charged on its own.
+   */
+  collect: boolean;
+  /** the workflow's clock when settling (R-T3): the charge's instant */
+  at: number;
+}
+
+export interface CollectOutcome {
+  status: 'paid' | 'failed' | 'unpaid';
+  orderId: string | null;
+  code?: string;
+  message?: string;
+}
+
+export interface SettleHourResult extends Partial<CollectOutcome> {
+  /** null when the hour had nothing to bill */
+  billId: string | null;
+  total: string;
+}
+
+export interface BillRow {
+  id: string;
+  account_id: string;
+  hour_start: Date;
+  hour_end: Date;
+  currency: string;
+  total: string;
+  status: 'pending' | 'paid' | 'failed' | 'unpaid';
+  order_id: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
+export function createSettlement(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
+  const { db } = deps;
+  const unitPrices = new Map(deps.catalog.services.map((s) => [s.metric, s.unit_price]));
+
+  /** R-U1 / R-C4 / R-U4: the hour's bill, written once; null when there is nothing to bill. */
+  async function writeBill(input: SettleHourInput): Promise<BillRow | null> {
+    const hourStart = new Date(input.hourStart);
+    const hourEnd = new Date(input.hourStart + HOUR_MS);
+    return db.transaction(async (trx) => {
+      await lockAccountUsage(trx, input.accountId, 'exclusive');
+      const existing: BillRow | undefined = await trx('bills').where({ account_id: input.accountId, hour_start: hourStart }).first();
+      if (existing) return existing;
+      const usage = await ensureUsageAccount(trx, input.accountId);
+      if (usage.settled_through && usage.settled_through.getTime() >= hourEnd.getTime()) return null; // settled before, empty
+
+      const protections = await protectionUsage(trx, input.accountId, input.hourStart);
+      // R-C4 / R-U3: Postgres aggregates the hour's records; only one row per resource and metric
+      // comes back, however many records there are.
+      const metered: { resource_id: string; metric: string; quantity: string }[] = (await trx.raw(
+        `select resource_id, metric, sum(quantity)::text as quantity from usage_records
+          where account_id = ? and settlement_hour = ? group by resource_id, metric order by resource_id, metric`,
+        [input.accountId, hourStart],
+      )).rows;
+      const packages = metered.length ? await usablePackages(trx, input.accountId, [...new Set(metered.map((m) => m.metric))], input.hourStart, input.offsetMinutes) : [];
+      const priced = priceHour({
+        protections,
+        metered: metered.map((m) => ({ resourceId: m.resource_id, metric: m.metric, quantity: m.quantity, unitPrice: unitPriceOf(m.metric) })),
+        packages,
+        at: input.hourStart,
+      });
+
+      // R-U3: the watermark moves on with the bill, so a record arriving from now on for this
+      // hour (or an earlier one) goes to the next settlement.
+      await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: hourEnd });
+      if (priced.protections.length === 0 && priced.metered.length === 0) return null;
+
+      const account = await trx('accounts').where({ id: input.accountId }).first('currency');
+      const bill: BillRow = {
+        id: derivedId('bill', `${input.accountId}:${input.hourStart}`),
+        account_id: input.accountId,
+        hour_start: hourStart,
+        hour_end: hourEnd,
+        currency: account.currency,
+        total: priced.total.toFixed(2),
+        status: priced.total.isZero() ? 'paid' : 'pending', // nothing to collect
+        order_id: null,
+        failure_code: null,
+        failure_message: null,
+      };
+      await trx('bills').insert({ ...bill, created_at: new Date(input.at), paid_at: priced.total.isZero() ? new Date(input.at) : null });
+      const lines = [
+        ...priced.protections.map((l) => ({
+          kind: 'protection', resource_id: l.resourceId, protection_id: l.protectionId, product: l.product, edition: l.edition, metric: null,
+          seconds: l.seconds, quantity: String(l.quantity), unit_price: String(l.hourlyPrice), covered: '0', billed_quantity: String(l.quantity), amount: l.amount.toFixed(12),
+        })),
+        ...priced.metered.map((l) => ({
+          kind: 'usage', resource_id: l.resourceId, protection_id: null, product: null, edition: null, metric: l.metric,
+          seconds: null, quantity: l.quantity.toString(), unit_price: String(l.unitPrice), covered: l.covered.toString(), billed_quantity: l.billed.toString(), amount: l.amount.toFixed(12),
+        })),
+      ].map((l, i) => ({ ...l, bill_id: bill.id, line_no: i + 1 }));
+      for (let i = 0; i < lines.length; i += 1000) await trx('bill_lines').insert(lines.slice(i, i + 1000));
+      if (priced.draws.length) {
+        await trx('usage_package_draws').insert(priced.draws.map((d) => ({ package_id: d.id, bill_id: bill.id, at: hourStart, amount: d.amount.toString() })));
+      }
+      return bill;
+    });
+  }
+
+  function unitPriceOf(metric: string): string {
+    const price = unitPrices.get(metric);
+    // Ingestion accepts catalog metrics only; a catalog that dropped one is an operator error.
+    if (price === undefined) throw new Error(`metric ${metric} has no unit price in the catalog`);
+    return price;
+  }
+
+  /** R-U2: collects a bill without coupons (balance, then card); never pays twice (R-P5). */
+  async function collectBill(billId: string, idempotencyKey: string, at: number): Promise<CollectOutcome> {
+    const bill: BillRow = await db('bills').where({ id: billId }).first();
+    if (bill.status === 'paid' || bill.status === 'unpaid') return { status: bill.status, orderId: bill.order_id };
+    const result = await deps.payments.charge({
+      accountId: bill.account_id,
+      listAmount: bill.total,
+      purpose: { kind: 'usage_settlement', resourceId: `pay-per-use:${bill.account_id}`, description: `pay-per-use, hour of ${bill.hour_start.toISOString()}` },
+      idempotencyKey,
+      useCoupons: false,
+      at: new Date(at),
+    });
+    if (result.status === 'paid') {
+      await db('bills').where({ id: billId }).whereNot({ status: 'paid' })
+        .update({ status: 'paid', order_id: result.order.id, paid_at: new Date(at), failure_code: null, failure_message: null, attempts: db.raw('attempts + 1') });
+      return { status: 'paid', orderId: result.order.id };
+    }
+    await db('bills').where({ id: billId }).whereNot({ status: 'paid' }).andWhereRaw('order_id is distinct from ?', [result.order.id])
+      .update({ status: 'failed', order_id: result.order.id, failure_code: result.code, failure_message: result.message, attempts: db.raw('attempts + 1') });
+    return { status: 'failed', orderId: result.order.id, code: result.code, message: result.message };
+  }
+
+  return {
+    async settleHour(input: SettleHourInput): Promise<SettleHourResult> {
+      const bill = await writeBill(input);
+      if (!bill) return { billId: null, total: '0.00' };
+      if (bill.status === 'paid' || bill.status === 'unpaid') return { billId: bill.id, total: bill.total, status: bill.status, orderId: bill.order_id };
+      if (!input.collect) {
+        await db('bills').where({ id: bill.id, status: 'pending' }).update({ status: 'unpaid' });
+        return { billId: bill.id, total: bill.total, status: 'unpaid', orderId: null };
+      }
+      return { billId: bill.id, total: bill.total, ...(await collectBill(bill.id, input.idempotencyKey, input.at)) };
+    },
+
+    /**
+     * R-U5: pays the whole outstanding amount (the given failed bills) in one charge: all of it
+     * or nothing (R-P4). Retried with the same key it finds them paid and charges nothing.
+     */
+    async collectOutstanding(input: { accountId: string; billIds: string[]; idempotencyKey: string; at: number }): Promise<{ status: 'paid' | 'failed'; orderId: string | null; code?: string; message?: string; amount: string }> {
+      const unpaid: BillRow[] = await db('bills').where({ account_id: input.accountId }).whereIn('id', input.billIds).whereNot({ status: 'paid' });
+      if (unpaid.length === 0) return { status: 'paid', orderId: null, amount: '0.00' };
+      const amount = sumMoney(unpaid.map((b) => b.total)).toFixed(2);
+      const result = await deps.payments.charge({
+        accountId: input.accountId,
+        listAmount: amount,
+        purpose: { kind: 'usage_arrears', resourceId: `pay-per-use:${input.accountId}`, description: `outstanding pay-per-use bills (${unpaid.length})` },
+        idempotencyKey: input.idempotencyKey,
+        useCoupons: false, // R-U2: settlement money, collected like the bills themselves
+        at: new Date(input.at),
+      });
+      if (result.status === 'failed') return { status: 'failed', orderId: result.order.id, code: result.code, message: result.message, amount };
+      await db('bills').whereIn('id', unpaid.map((b) => b.id)).whereNot({ status: 'paid' })
+        .update({ status: 'paid', order_id: result.order.id, paid_at: new Date(input.at), failure_code: null, failure_message: null, attempts: db.raw('attempts + 1') });
+      return { status: 'paid', orderId: result.order.id, amount };
+    },
+  };
+}
+
+export type Settlement = ReturnType<typeof createSettlement>;
+
+/** R-U1: billed seconds in the hour of every protection period that overlaps it, while running. */
+async function protectionUsage(trx: Knex.Transaction, accountId: string, hourStartMs: number): Promise<(ProtectionUsage & { product: string; edition: string })[]> {
+  const hourStart = new Date(hourStartMs);
+  const hourEnd = new Date(hourStartMs + HOUR_MS);
+  const periods: { protection_id: string; started_at: Date; ended_at: Date | null; server_id: string; product: string; edition: string; quantity: number; hourly_price: string }[] = await trx('pay_per_use_periods as p')
+    .join('pay_per_use_protections as pr', 'pr.id', 'p.protection_id')
+    .where('p.account_id', accountId)
+    .andWhere('p.started_at', '<', hourEnd)
+    .andWhere((q) => q.whereNull('p.ended_at').orWhere('p.ended_at', '>', hourStart))
+    .orderBy([{ column: 'pr.server_id' }, { column: 'p.protection_id' }, { column: 'p.started_at' }])
+    .select('p.protection_id', 'p.started_at', 'p.ended_at', 'pr.server_id', 'pr.product', 'pr.edition', 'pr.quantity', 'pr.hourly_price');
+  if (periods.length === 0) return [];
+  const servers = [...new Set(periods.map((p) => p.server_id))];
+  // The power state at the start of the hour (each server's last event before it) and every
+  // change within the hour.
+  const events: { server_id: string; power: PowerEvent['power']; at: Date }[] = (await trx.raw(
+    `select server_id, power, at from (
+       select distinct on (server_id) server_id, power, at, id from server_power_events
+        where server_id = any(?) and at < ? order by server_id, at desc, id desc) before_hour
+     union all
+     select server_id, power, at from (select server_id, power, at, id from server_power_events
+        where server_id = any(?) and at >= ? and at < ? order by at, id) in_hour`,
+    [servers, hourStart, servers, hourStart, hourEnd],
+  )).rows;
+  const byProtection = new Map<string, { head: (typeof periods)[number]; intervals: Interval[] }>();
+  for (const p of periods) {
+    const entry = byProtection.get(p.protection_id) ?? { head: p, intervals: [] };
+    entry.intervals.push({ from: p.started_at.getTime(), to: p.ended_at ? p.ended_at.getTime() : hourEnd.getTime() });
+    byProtection.set(p.protection_id, entry);
+  }
+  return [...byProtection.values()].map(({ head, intervals }) => {
+    const power = events.filter((e) => e.server_id === head.server_id).map((e) => ({ at: new Date(e.at).getTime(), power: e.power }));
+    return {
+      protectionId: head.protection_id,
+      resourceId: head.server_id,
+      product: head.product,
+      edition: head.edition,
+      hourlyPrice: head.hourly_price,
+      quantity: head.quantity,
+      seconds: billedSecondsInHour(billableIntervals(intervals, power, hourEnd.getTime()), hourStartMs),
+    };
+  });
+}

@@ -1,0 +1,353 @@
+import type { Knex } from 'knex';
+import { HOUR_MS } from '../../billing/calendar';
+import { currentPeriodStart, MetricPackage, packageRemainingAfterReset, ResetPolicy, settlementHourFor, usageRecordHour } from '../../billing/usage';
+import { newId } from '../../common/ids';
+
+// Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
+// the account workflow's activities (settlement, arrears). R-U3 forbids a workflow message per
+// record, so the API writes these straight here; the settlement reads them back.
+//
+// Consistency between writers and the hourly settlement is one advisory lock per account:
+// writers take it shared, a settlement exclusive. A settlement therefore sees every write that
+// began before it, and a write that comes after it sees the new watermark (`settled_through`)
+// and lands in a later hour — nothing is billed twice and nothing is skipped.
+
+export type Power = 'running' | 'stopped';
+
+type Conn = Knex | Knex.Transaction;
+
+/** The account's usage lock: shared for writers of usage facts, exclusive for a settlement. */
+export async function lockAccountUsage(trx: Knex.Transaction, accountId: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  await trx.raw(`select ${fn}(hashtext(?))`, [`usage:${accountId}`]);
+}
+
+export const accountWorkflowId = (accountId: string) => `account-${accountId}`;
+
+export interface UsageAccountRow {
+  account_id: string;
+  workflow_id: string;
+  workflow_started_at: Date | null;
+  settled_through: Date | null;
+  arrears_status: 'none' | 'grace' | 'frozen' | 'released';
+  arrears_since: Date | null;
+  grace_ends_at: Date | null;
+  frozen_ends_at: Date | null;
+  outstanding: string;
+  seq: number;
+  updated_at: Date;
+}
+
+/** The account's usage row, created on first use. */
+export async function ensureUsageAccount(db: Conn, accountId: string): Promise<UsageAccountRow> {
+  await db('usage_accounts').insert({ account_id: accountId, workflow_id: accountWorkflowId(accountId) }).onConflict('account_id').ignore();
+  return db('usage_accounts').where({ account_id: accountId }).first();
+}
+
+export async function markWorkflowStarted(db: Knex, accountId: string, at: Date): Promise<void> {
+  await db('usage_accounts')
+    .insert({ account_id: accountId, workflow_id: accountWorkflowId(accountId), workflow_started_at: at })
+    .onConflict('account_id')
+    .merge({ workflow_started_at: at });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protections (R-U1)
+
+export interface ProtectionRow {
+  id: string;
+  account_id: string;
+  server_id: string;
+  product: string;
+  edition: string;
+  quantity: number;
+  hourly_price: string;
+  status: 'active' | 'frozen' | 'disabled' | 'released';
+  enabled_at: Date;
+  disabled_at: Date | null;
+}
+
+export class ProtectionConflictError extends Error {
+  constructor(readonly code: 'PAY_PER_USE.ALREADY_ENABLED' | 'ACCOUNT.IN_ARREARS', message: string) {
+    super(message);
+  }
+}
+
+/**
+ * R-U1: turns pay-per-use protection on for a server at `at`: the protection and its first
+ * billing period. A server whose power was never recorded gets its current power as the first
+ * event (R-U1 counts a server with no history as stopped).
+ */
+export async function enableProtection(db: Knex, p: { accountId: string; serverId: string; product: string; edition: string; quantity: number; hourlyPrice: string; at: Date }): Promise<ProtectionRow> {
+  return db.transaction(async (trx) => {
+    await lockAccountUsage(trx, p.accountId, 'shared');
+    const usage = await ensureUsageAccount(trx, p.accountId);
+    // R-U5: no new pay-per-use while the account owes money.
+    if (usage.arrears_status !== 'none') throw new ProtectionConflictError('ACCOUNT.IN_ARREARS', `the account is in arrears (${usage.arrears_status}); pay the outstanding amount first`);
+    const live = await trx('pay_per_use_protections').where({ server_id: p.serverId }).whereNull('disabled_at').first('id');
+    if (live) throw new ProtectionConflictError('PAY_PER_USE.ALREADY_ENABLED', `server ${p.serverId} already has pay-per-use protection ${live.id}`);
+    const row: ProtectionRow = {
+      id: newId('ppu'),
+      account_id: p.accountId,
+      server_id: p.serverId,
+      product: p.product,
+      edition: p.edition,
+      quantity: p.quantity,
+      hourly_price: p.hourlyPrice,
+      status: 'active',
+      enabled_at: p.at,
+      disabled_at: null,
+    };
+    await trx('pay_per_use_protections').insert(row);
+    await trx('pay_per_use_periods').insert({ protection_id: row.id, account_id: p.accountId, started_at: p.at });
+    const known = await trx('server_power_events').where({ server_id: p.serverId }).first('id');
+    if (!known) {
+      const server = await trx('servers').where({ id: p.serverId }).first('power');
+      await trx('server_power_events').insert({ server_id: p.serverId, account_id: p.accountId, power: server?.power ?? 'running', at: p.at });
+    }
+    return row;
+  });
+}
+
+/** R-U1: turns it off at `at`; the open period closes. Disabling twice changes nothing. */
+export async function disableProtection(db: Knex, protectionId: string, at: Date): Promise<ProtectionRow | undefined> {
+  return db.transaction(async (trx) => {
+    const head: ProtectionRow | undefined = await trx('pay_per_use_protections').where({ id: protectionId }).first();
+    if (!head) return undefined;
+    await lockAccountUsage(trx, head.account_id, 'shared');
+    const row: ProtectionRow = await trx('pay_per_use_protections').where({ id: protectionId }).forUpdate().first();
+    if (row.disabled_at) return row;
+    await closePeriods(trx, { protectionId }, at, 'disabled');
+    const patch = { status: 'disabled' as const, disabled_at: at };
+    await trx('pay_per_use_protections').where({ id: protectionId }).update(patch);
+    return { ...row, ...patch };
+  });
+}
+
+/**
+ * R-U1: a server's power changed at `at`. The servers routes call this on every power change
+ * and on registration, in their transaction, so settlement knows when a server was running.
+ */
+export async function recordPowerChange(db: Conn, serverId: string, power: Power, at: Date): Promise<void> {
+  const record = async (trx: Knex.Transaction) => {
+    const server = await trx('servers').where({ id: serverId }).first('account_id');
+    if (!server) throw new Error(`server ${serverId} does not exist`);
+    await lockAccountUsage(trx, server.account_id, 'shared');
+    await trx('server_power_events').insert({ server_id: serverId, account_id: server.account_id, power, at });
+  };
+  // Inside the caller's transaction when given one (the servers routes change the row with it).
+  if ((db as Knex.Transaction).isTransaction) await record(db as Knex.Transaction);
+  else await (db as Knex).transaction(record);
+}
+
+async function closePeriods(trx: Knex.Transaction, where: { protectionId: string } | { accountId: string }, at: Date, reason: string): Promise<void> {
+  const q = trx('pay_per_use_periods').whereNull('ended_at');
+  if ('protectionId' in where) q.where({ protection_id: where.protectionId });
+  else q.where({ account_id: where.accountId });
+  // A period never ends before it started (a restore and a freeze in the same instant).
+  await q.update({ ended_at: trx.raw('greatest(started_at, ?::timestamptz)', [at]), end_reason: reason });
+}
+
+/** R-U5 frozen: the account's pay-per-use protections stop (not billed) from `at`. */
+export async function freezeProtections(db: Knex, accountId: string, at: Date): Promise<number> {
+  return db.transaction(async (trx) => {
+    await lockAccountUsage(trx, accountId, 'shared');
+    await closePeriods(trx, { accountId }, at, 'frozen');
+    const n: number = await trx('pay_per_use_protections').where({ account_id: accountId, status: 'active' }).update({ status: 'frozen' });
+    return n;
+  });
+}
+
+/** R-U5 restored: frozen protections bill again from `at`. Idempotent: an open period stays. */
+export async function restoreProtections(db: Knex, accountId: string, at: Date): Promise<number> {
+  return db.transaction(async (trx) => {
+    await lockAccountUsage(trx, accountId, 'shared');
+    const frozen: { id: string }[] = await trx('pay_per_use_protections').where({ account_id: accountId, status: 'frozen' }).select('id');
+    for (const p of frozen) {
+      await trx.raw(`insert into pay_per_use_periods (protection_id, account_id, started_at) values (?, ?, ?)
+        on conflict (protection_id) where ended_at is null do nothing`, [p.id, accountId, at]);
+    }
+    await trx('pay_per_use_protections').whereIn('id', frozen.map((p) => p.id)).update({ status: 'active' });
+    return frozen.length;
+  });
+}
+
+/** R-U5 released: the protections are disabled for good at `at`. */
+export async function releaseProtections(db: Knex, accountId: string, at: Date): Promise<number> {
+  return db.transaction(async (trx) => {
+    await lockAccountUsage(trx, accountId, 'shared');
+    await closePeriods(trx, { accountId }, at, 'released');
+    const n: number = await trx('pay_per_use_protections').where({ account_id: accountId }).whereNull('disabled_at').update({ status: 'released', disabled_at: at });
+    return n;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage records (R-U3)
+
+export interface NewUsageRecord {
+  id: string;
+  accountId: string;
+  resourceId: string;
+  metric: string;
+  /** decimal string */
+  quantity: string;
+  periodStart: number;
+  periodEnd: number;
+  /**
+   * Why the record may not be stored now (e.g. R-U3 too late). It is still looked up: a record
+   * that was accepted before answers `duplicate` — a client's retry is not refused.
+   */
+  refusal?: { code: string; message: string };
+}
+
+export type IngestOutcome = { status: 'accepted' | 'duplicate' } | { status: 'rejected'; code: string; message: string };
+
+/**
+ * R-U3: stores a batch of validated records in one transaction, idempotent on (account, record
+ * id): a record seen before answers `duplicate` (or `rejected` if the same id came with other
+ * content). Each record is given the hour whose settlement bills it: its own, or the next
+ * settlement when its hour is already settled. Records of a frozen or released account for
+ * usage after the freeze are refused (R-U5: its pay-per-use resources are stopped).
+ */
+export async function insertUsageRecords(db: Knex, records: readonly NewUsageRecord[], opts: { now: number; offsetMinutes: number }): Promise<IngestOutcome[]> {
+  const out: IngestOutcome[] = new Array(records.length);
+  const first = new Map<string, number>(); // key → index of its first occurrence in this batch
+  const fresh: number[] = [];
+  records.forEach((r, i) => {
+    const key = `${r.accountId}\u0000${r.id}`;
+    const seen = first.get(key);
+    if (seen === undefined) {
+      first.set(key, i);
+      fresh.push(i);
+    } else {
+      out[i] = sameRecord(records[seen], r) ? { status: 'duplicate' } : idConflict(r.id);
+    }
+  });
+  if (fresh.length === 0) return out;
+
+  await db.transaction(async (trx) => {
+    const accounts = [...new Set(fresh.map((i) => records[i].accountId))].sort();
+    for (const a of accounts) await lockAccountUsage(trx, a, 'shared');
+    const rows: UsageAccountRow[] = await trx('usage_accounts').whereIn('account_id', accounts);
+    const byAccount = new Map(rows.map((r) => [r.account_id, r]));
+
+    const cols = { account_id: [] as string[], id: [] as string[], resource_id: [] as string[], metric: [] as string[], quantity: [] as string[], period_start: [] as string[], period_end: [] as string[], settlement_hour: [] as string[] };
+    const inserting: number[] = [];
+    const refused: number[] = []; // rejected unless stored before (then `duplicate`), below
+    for (const i of fresh) {
+      const r = records[i];
+      if (r.refusal) {
+        out[i] = { status: 'rejected', ...r.refusal };
+        refused.push(i);
+        continue;
+      }
+      const acct = byAccount.get(r.accountId);
+      const frozenSince = acct && (acct.arrears_status === 'frozen' || acct.arrears_status === 'released') && acct.grace_ends_at ? acct.grace_ends_at.getTime() : null;
+      if (frozenSince !== null && r.periodEnd > frozenSince) {
+        out[i] = { status: 'rejected', code: 'USAGE.ACCOUNT_FROZEN', message: `the account's pay-per-use resources are ${acct!.arrears_status} since ${new Date(frozenSince).toISOString()} (R-U5)` };
+        refused.push(i);
+        continue;
+      }
+      const settledThrough = acct?.settled_through ? acct.settled_through.getTime() : null;
+      inserting.push(i);
+      cols.account_id.push(r.accountId);
+      cols.id.push(r.id);
+      cols.resource_id.push(r.resourceId);
+      cols.metric.push(r.metric);
+      cols.quantity.push(r.quantity);
+      cols.period_start.push(new Date(r.periodStart).toISOString());
+      cols.period_end.push(new Date(r.periodEnd).toISOString());
+      cols.settlement_hour.push(new Date(settlementHourFor(usageRecordHour(r.periodStart, r.periodEnd, opts.offsetMinutes), settledThrough)).toISOString());
+    }
+    const inserted = inserting.length === 0 ? { rows: [] } : await trx.raw(
+      `insert into usage_records (account_id, id, resource_id, metric, quantity, period_start, period_end, settlement_hour, received_at)
+       select u.*, ?::timestamptz from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::numeric[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as u
+       on conflict (account_id, id) do nothing
+       returning account_id, id`,
+      [new Date(opts.now).toISOString(), cols.account_id, cols.id, cols.resource_id, cols.metric, cols.quantity, cols.period_start, cols.period_end, cols.settlement_hour],
+    );
+    const isNew = new Set<string>(inserted.rows.map((r: { account_id: string; id: string }) => `${r.account_id}\u0000${r.id}`));
+    for (const i of inserting) if (isNew.has(`${records[i].accountId}\u0000${records[i].id}`)) out[i] = { status: 'accepted' };
+    const existing = [...inserting.filter((i) => !isNew.has(`${records[i].accountId}\u0000${records[i].id}`)), ...refused];
+    if (existing.length === 0) return;
+    const stored = await trx.raw(
+      `select r.account_id, r.id, r.resource_id, r.metric, r.quantity::text as quantity, r.period_start, r.period_end
+         from usage_records r join unnest(?::text[], ?::text[]) as k(account_id, id) on r.account_id = k.account_id and r.id = k.id`,
+      [existing.map((i) => records[i].accountId), existing.map((i) => records[i].id)],
+    );
+    const byKey = new Map<string, NewUsageRecord>(stored.rows.map((s: any) => [`${s.account_id}\u0000${s.id}`, {
+      id: s.id, accountId: s.account_id, resourceId: s.resource_id, metric: s.metric, quantity: s.quantity, periodStart: new Date(s.period_start).getTime(), periodEnd: new Date(s.period_end).getTime(),
+    }]));
+    const refusedNow = new Set(refused);
+    for (const i of existing) {
+      const s = byKey.get(`${records[i].accountId}\u0000${records[i].id}`);
+      if (s && sameRecord(s, records[i])) out[i] = { status: 'duplicate' };
+      else if (!refusedNow.has(i)) out[i] = idConflict(records[i].id);
+    }
+  });
+  // Later copies in the batch of a record refused above share its fate.
+  records.forEach((r, i) => {
+    const f = first.get(`${r.accountId}\u0000${r.id}`)!;
+    if (f !== i && out[f]?.status === 'rejected') out[i] = out[f];
+  });
+  return out;
+}
+
+function sameRecord(a: NewUsageRecord, b: NewUsageRecord): boolean {
+  return a.resourceId === b.resourceId && a.metric === b.metric && sameDecimal(a.quantity, b.quantity)
+    && a.periodStart === b.periodStart && a.periodEnd === b.periodEnd;
+}
+
+// "1.50" and "1.5" are the same quantity; compare without binary floating point (R-M1).
+function sameDecimal(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    const [int, frac = ''] = s.split('.');
+    const f = frac.replace(/0+$/, '');
+    return `${int.replace(/^0+(?=\d)/, '')}${f ? `.${f}` : ''}`;
+  };
+  return norm(a) === norm(b);
+}
+
+function idConflict(id: string): IngestOutcome {
+  return { status: 'rejected', code: 'USAGE.ID_CONFLICT', message: `record id ${id} was already used for a different record` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage packages (R-U4)
+
+/** R-U4: the metric's packages usable in the hour, with what is left of their current period. */
+export async function usablePackages(conn: Knex | Knex.Transaction, accountId: string, metrics: string[], hourStartMs: number, offsetMinutes: number): Promise<(MetricPackage & { content: string })[]> {
+  const rows: { id: string; metric: string; content: string; reset: ResetPolicy; purchased_at: Date; expires_at: Date }[] = await conn('usage_packages')
+    .where({ account_id: accountId })
+    .whereIn('metric', metrics)
+    .andWhere('purchased_at', '<', new Date(hourStartMs + HOUR_MS))
+    .andWhere('expires_at', '>', new Date(hourStartMs))
+    .orderBy([{ column: 'expires_at' }, { column: 'seq' }]);
+  return withRemaining(conn, rows, hourStartMs, offsetMinutes);
+}
+
+/** R-U4: content minus what the current reset period has drawn (packageRemainingAfterReset). */
+export async function withRemaining<R extends { id: string; metric: string; content: string; reset: ResetPolicy; purchased_at: Date; expires_at: Date }>(
+  conn: Knex | Knex.Transaction, rows: R[], at: number, offsetMinutes: number,
+): Promise<(R & MetricPackage)[]> {
+  if (rows.length === 0) return [];
+  const since = rows.map((r) => currentPeriodStart(r.purchased_at.getTime(), r.reset, at, offsetMinutes));
+  const used: { id: string; used: string }[] = (await conn.raw(
+    `select k.id, coalesce(sum(d.amount), 0)::text as used
+       from unnest(?::text[], ?::timestamptz[]) as k(id, since)
+       left join usage_package_draws d on d.package_id = k.id and d.at >= k.since
+      group by k.id`,
+    [rows.map((r) => r.id), since.map((s) => new Date(s).toISOString())],
+  )).rows;
+  const usedById = new Map(used.map((u) => [u.id, u.used]));
+  return rows.map((r, i) => ({
+    ...r,
+    expiresAt: r.expires_at.getTime(),
+    remaining: packageRemainingAfterReset(
+      { content: r.content, purchasedAt: r.purchased_at.getTime(), reset: r.reset, draws: [{ at: since[i], amount: usedById.get(r.id) ?? '0' }] },
+      at,
+      offsetMinutes,
+    ),
+  }));
+}

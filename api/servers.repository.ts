@@ -1,0 +1,265 @@
+import type { Knex } from 'knex';
+import { recordPowerChange } from '../activities/usage/usage.repository';
+import {
+  AgentStatus,
+  AUTO_BIND_PRODUCT,
+  BindingQuota,
+  BindingRefusal,
+  bindingRefusal,
+  BindingServer,
+  chooseQuotaForServer,
+  QuotaCandidate,
+  ServerKind,
+} from '../billing/binding-rules';
+import type { SubscriptionStatus } from '../billing/renewal-schedule';
+import { type Catalog, findEdition } from '../catalog/catalog';
+import { newId } from '../common/ids';
+
+// Servers and bindings in Postgres, for the API (SPEC §6). They are not workflow-owned state:
+// the API writes them directly. The subscription workflow touches bindings only through
+// activities/subscriptions/bindings.repository.ts (R-Q4 suspend/restore/delete).
+//
+// Locking protocol, shared with that file:
+// - whoever changes a quota's bindings locks its `subscriptions` row FOR UPDATE first, then the
+//   server row; so two binds to one quota are serialized and its count never passes its
+//   quantity (R-Q3), and no two lockers wait on each other in opposite order;
+// - a bind re-reads, after taking the lock, the quota's status and its binding hold
+//   (`subscription_binding_holds`): the workflow writes the hold when it unbinds, before it
+//   records frozen/released, so a bind can never leave a live binding on a lapsed quota (R-Q4).
+
+export type Power = 'running' | 'stopped';
+
+export interface ServerRow {
+  id: string;
+  account_id: string;
+  region: string;
+  kind: ServerKind;
+  agent: AgentStatus;
+  power: Power;
+  created_at: Date;
+  updated_at: Date;
+  /** created_at to the microsecond, for keyset pagination (a JS Date keeps only milliseconds). */
+  cursor_at: string;
+}
+
+/** A live binding with the quota it uses. `suspended_at` set = protection stopped (R-Q4). */
+export interface BindingRow {
+  id: string;
+  subscription_id: string;
+  server_id: string;
+  account_id: string;
+  product: string;
+  edition: string;
+  region: string;
+  created_at: Date;
+  suspended_at: Date | null;
+  cursor_at: string;
+}
+
+export type ServerWithBinding = ServerRow & { binding: BindingRow | null };
+
+type Conn = Knex | Knex.Transaction;
+
+const PROTECTED: SubscriptionStatus[] = ['trial', 'active', 'grace'];
+const TERMINAL: SubscriptionStatus[] = ['released', 'unsubscribed'];
+
+// Keyset cursors carry the full timestamptz: a cursor cut to milliseconds would skip rows
+// created in the same millisecond.
+const cursorAt = (db: Conn, column: string) => db.raw(`to_char(?? at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`, [column]);
+
+const bindingColumns = [
+  'b.id', 'b.subscription_id', 'b.server_id', 'b.created_at', 'b.suspended_at',
+  's.account_id', 's.product', 's.edition', 's.region',
+];
+
+function liveBindings(db: Conn) {
+  return db({ b: 'bindings' }).join({ s: 'subscriptions' }, 's.id', 'b.subscription_id').whereNull('b.deleted_at').select([...bindingColumns, cursorAt(db, 'b.created_at')]);
+}
+
+const serverRows = (db: Conn) => db('servers').select('servers.*', cursorAt(db, 'servers.created_at'));
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+export async function getServer(db: Conn, id: string): Promise<ServerWithBinding | undefined> {
+  const server: ServerRow | undefined = await serverRows(db).where({ id }).first();
+  if (!server) return undefined;
+  const binding: BindingRow | undefined = await liveBindings(db).where('b.server_id', id).first();
+  return { ...server, binding: binding ?? null };
+}
+
+/** A page of servers, newest first, with their live bindings; keyset on (created_at, id). */
+export async function listServers(db: Knex, p: { accountId: string | null; limit: number; after: { createdAt: string; id: string } | null }): Promise<ServerWithBinding[]> {
+  const q = serverRows(db).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(p.limit);
+  if (p.accountId) q.where({ account_id: p.accountId });
+  if (p.after) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', [p.after.createdAt, p.after.id]);
+  const servers: ServerRow[] = await q;
+  if (servers.length === 0) return [];
+  const bindings: BindingRow[] = await liveBindings(db).whereIn('b.server_id', servers.map((s) => s.id));
+  const byServer = new Map(bindings.map((b) => [b.server_id, b]));
+  return servers.map((s) => ({ ...s, binding: byServer.get(s.id) ?? null }));
+}
+
+export async function getLiveBinding(db: Conn, id: string): Promise<BindingRow | undefined> {
+  return liveBindings(db).where('b.id', id).first();
+}
+
+/** A page of a subscription's live bindings, oldest first; keyset on (created_at, id). */
+export async function listSubscriptionBindings(db: Knex, p: { subscriptionId: string; limit: number; after: { createdAt: string; id: string } | null }): Promise<BindingRow[]> {
+  const q = liveBindings(db).where('b.subscription_id', p.subscriptionId).orderBy([{ column: 'b.created_at', order: 'asc' }, { column: 'b.id', order: 'asc' }]).limit(p.limit);
+  if (p.after) q.whereRaw('(b.created_at, b.id) > (?::timestamptz, ?)', [p.after.createdAt, p.after.id]);
+  return q;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/**
+ * R-Q1 / R-Q2: registers a server; when the account has auto-binding on, the server gets a quota
+ * in the same transaction (R-Q2: no order, no charge). The power state is recorded for
+ * pay-per-use billing (R-U1).
+ */
+export async function registerServer(db: Knex, catalog: Catalog, p: { accountId: string; region: string; kind: ServerKind; agent: AgentStatus; power: Power; at: Date }): Promise<ServerWithBinding> {
+  return db.transaction(async (trx) => {
+    const id = newId('srv');
+    await trx('servers').insert({ id, account_id: p.accountId, region: p.region, kind: p.kind, agent: p.agent, power: p.power });
+    const account = await trx('accounts').where({ id: p.accountId }).first('auto_binding');
+    if (account?.auto_binding) await autoBind(trx, catalog, id);
+    await recordPowerChange(trx, id, p.power, p.at); // R-U1: settlement needs every power state
+    return (await getServer(trx, id)) as ServerWithBinding;
+  });
+}
+
+/**
+ * Agent and power changes. Returns the server before and after. A server whose agent comes
+ * online for the first time and was never bound gets its automatic binding then (R-Q2 applied
+ * when R-Q1 first allows it); later agent flaps never rebind a server the customer unbound.
+ */
+export async function updateServer(db: Knex, catalog: Catalog, id: string, patch: { agent?: AgentStatus; power?: Power; at: Date }): Promise<{ before: ServerRow; after: ServerWithBinding } | undefined> {
+  const changed = await db.transaction(async (trx) => {
+    const before: ServerRow | undefined = await trx('servers').where({ id }).forUpdate().first();
+    if (!before) return undefined;
+    const next = { agent: patch.agent ?? before.agent, power: patch.power ?? before.power };
+    if (next.agent !== before.agent || next.power !== before.power) {
+      await trx('servers').where({ id }).update({ ...next, updated_at: trx.fn.now() });
+    }
+    if (next.power !== before.power) await recordPowerChange(trx, id, next.power, patch.at); // R-U1
+    return { before };
+  });
+  if (!changed) return undefined;
+  const { before } = changed;
+  if (before.agent === 'offline' && patch.agent === 'online') {
+    // A separate transaction: autoBind locks quotas before the server (the shared lock order).
+    await db.transaction(async (trx) => {
+      const account = await trx('accounts').where({ id: before.account_id }).first('auto_binding');
+      const everBound = await trx('bindings').where({ server_id: id }).first('id');
+      if (account?.auto_binding && !everBound) await autoBind(trx, catalog, id);
+    });
+  }
+  return { before, after: (await getServer(db, id)) as ServerWithBinding };
+}
+
+export async function setAutoBinding(db: Knex, accountId: string, enabled: boolean): Promise<boolean> {
+  const n = await db('accounts').where({ id: accountId }).update({ auto_binding: enabled });
+  return n > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bindings
+
+function toBindingServer(s: ServerRow, boundTo: string | null): BindingServer {
+  return { id: s.id, accountId: s.account_id, region: s.region, kind: s.kind, agent: s.agent, boundTo };
+}
+
+function toQuota(catalog: Catalog, sub: Record<string, any>, held: boolean): BindingQuota {
+  return {
+    id: sub.id,
+    accountId: sub.account_id,
+    product: sub.product,
+    edition: sub.edition,
+    billingMode: sub.billing_mode,
+    status: sub.status,
+    region: sub.region,
+    quantity: sub.quantity,
+    // An edition the catalog no longer lists protects nothing new (BINDING.SERVER_KIND).
+    serverKinds: findEdition(catalog, sub.product, sub.edition)?.server_kinds ?? [],
+    bindingsHeld: held,
+  };
+}
+
+async function serverBoundTo(trx: Knex.Transaction, serverId: string): Promise<string | null> {
+  const live = await trx('bindings').where({ server_id: serverId }).whereNull('deleted_at').first('subscription_id');
+  return live?.subscription_id ?? null;
+}
+
+async function insertBinding(trx: Knex.Transaction, subscriptionId: string, serverId: string): Promise<BindingRow> {
+  const id = newId('bnd');
+  await trx('bindings').insert({ id, subscription_id: subscriptionId, server_id: serverId });
+  return (await getLiveBinding(trx, id)) as BindingRow;
+}
+
+/**
+ * R-Q1 / R-Q3: binds a quota to a server, or says why not. The quota row is locked while its
+ * live bindings are counted, so concurrent binds never exceed its quantity.
+ */
+export async function bindQuota(db: Knex, catalog: Catalog, p: { subscriptionId: string; serverId: string }): Promise<{ binding: BindingRow } | { refusal: BindingRefusal } | { missing: 'subscription' | 'server' }> {
+  return db.transaction(async (trx) => {
+    const sub = await trx('subscriptions').where({ id: p.subscriptionId }).forUpdate().first();
+    if (!sub) return { missing: 'subscription' as const };
+    const server: ServerRow | undefined = await trx('servers').where({ id: p.serverId }).forUpdate().first();
+    if (!server) return { missing: 'server' as const };
+    const held = await trx('subscription_binding_holds').where({ subscription_id: sub.id }).first('state');
+    const [{ n }] = await trx('bindings').where({ subscription_id: sub.id }).whereNull('deleted_at').count({ n: '*' });
+    const refusal = bindingRefusal(toBindingServer(server, await serverBoundTo(trx, server.id)), toQuota(catalog, sub, !!held), Number(n));
+    if (refusal) return { refusal };
+    return { binding: await insertBinding(trx, sub.id, server.id) };
+  });
+}
+
+/**
+ * R-Q2: gives the server the best available quota of its account, if any. Runs inside the
+ * caller's transaction. Every candidate quota is locked (in id order, so concurrent
+ * registrations do not deadlock) before the counts are read, then the server (shared order).
+ */
+async function autoBind(trx: Knex.Transaction, catalog: Catalog, serverId: string): Promise<BindingRow | null> {
+  const server: ServerRow = await trx('servers').where({ id: serverId }).first();
+  // Released/unsubscribed never come back, so filtering them before the lock is safe; the
+  // status of the rest is read with the lock (FOR UPDATE returns the latest version).
+  const subs: Record<string, any>[] = await trx('subscriptions')
+    .where({ account_id: server.account_id, region: server.region, product: AUTO_BIND_PRODUCT, billing_mode: 'yearly_monthly' })
+    .whereNotIn('status', TERMINAL)
+    .orderBy('id')
+    .forUpdate();
+  const live = subs.filter((s) => PROTECTED.includes(s.status));
+  if (live.length === 0) return null;
+  const ids = live.map((s) => s.id);
+  const locked: ServerRow = await trx('servers').where({ id: serverId }).forUpdate().first();
+  const [holds, counts] = await Promise.all([
+    trx('subscription_binding_holds').whereIn('subscription_id', ids).pluck('subscription_id') as Promise<string[]>,
+    trx('bindings').whereIn('subscription_id', ids).whereNull('deleted_at').groupBy('subscription_id').select('subscription_id').count({ n: '*' }) as Promise<{ subscription_id: string; n: string | number }[]>,
+  ]);
+  const held = new Set(holds);
+  const bound = new Map(counts.map((c) => [c.subscription_id, Number(c.n)]));
+  const candidates: QuotaCandidate[] = live.map((s) => ({
+    ...toQuota(catalog, s, held.has(s.id)),
+    bound: bound.get(s.id) ?? 0,
+    expiresAt: new Date(s.expires_at).getTime(),
+  }));
+  const choice = chooseQuotaForServer(toBindingServer(locked, await serverBoundTo(trx, serverId)), candidates);
+  return choice ? insertBinding(trx, choice.id, serverId) : null;
+}
+
+/**
+ * Unbinds (R-Q1): the binding is deleted and the server is free again. Works on a suspended
+ * binding too, so a customer can move a server off a frozen quota. Returns false when there is
+ * no such live binding.
+ */
+export async function unbind(db: Knex, bindingId: string): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const b = await trx('bindings').where({ id: bindingId }).whereNull('deleted_at').first('subscription_id');
+    if (!b) return false;
+    await trx('subscriptions').where({ id: b.subscription_id }).forUpdate().first('id'); // shared lock order
+    const n = await trx('bindings').where({ id: bindingId }).whereNull('deleted_at').update({ deleted_at: trx.fn.now() });
+    return n > 0;
+  });
+}

@@ -1,0 +1,90 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Term } from './subscription.types';
+
+// The account workflow (`account-<id>`, R-I2): pay-per-use settlement (R-U1…R-U4) and arrears
+// (R-U5). Message definitions and the plain-JSON shapes that cross its boundary, shared by the
+// workflow (handlers) and the API (callers). Instants are epoch ms; money decimal strings (R-M1).
+
+export type ArrearsStatus = 'none' | 'grace' | 'frozen' | 'released';
+export type ResetPolicy = 'none' | 'monthly' | 'yearly';
+
+export interface AccountSettings {
+  offsetMinutes: number; // R-T1
+  graceDays: number; // R-A4 / R-U5
+  retentionDays: number;
+}
+
+/** What the API starts an account workflow with. */
+export interface AccountStart {
+  accountId: string;
+  /** the API's "now" when it first needed the workflow: settlement starts 2 h before it (R-U3) */
+  since: number;
+  settings: AccountSettings;
+}
+
+export interface OutstandingBill {
+  billId: string;
+  hourStart: number;
+  total: string;
+}
+
+export interface Arrears {
+  status: ArrearsStatus;
+  since: number | null; // when the failed settlement put the account in arrears
+  graceEndsAt: number | null;
+  frozenEndsAt: number | null;
+  remindersSent: number;
+}
+
+export interface AccountState {
+  accountId: string;
+  settings: AccountSettings;
+  /** start of the next clock hour to settle (R-U2) */
+  nextHour: number;
+  arrears: Arrears;
+  /** R-U5: failed bills not yet paid, oldest first */
+  outstanding: OutstandingBill[];
+  /** collection attempts of the outstanding amount so far (their idempotency keys count on) */
+  collections: number;
+  /** a top-up arrived and the outstanding amount has not been tried since (R-U5) */
+  topUpPending: boolean;
+  /** orders the read-model writes (a stale retried write changes nothing) */
+  seq: number;
+}
+
+export interface AccountWorkflowInput {
+  start?: AccountStart;
+  state?: AccountState; // set when continuing as new
+}
+
+export interface AccountView extends AccountState {
+  outstandingTotal: string;
+  nextSettlementAt: number;
+}
+
+export interface BuyPackagesRequest {
+  /** names the purchase: the same id never pays twice (R-P5) */
+  purchaseId: string;
+  metric: string;
+  content: string;
+  count: number;
+  term: Term;
+  reset: ResetPolicy;
+}
+
+export interface BuyPackagesResult {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  orderId?: string | null;
+  amount?: string;
+  packageIds: string[];
+}
+
+export const getAccountStateQuery = defineQuery<AccountView>('getAccountState');
+
+/** A payment into the account happened: collect the outstanding bills (R-U5). */
+export const accountTopUpSignal = defineSignal<[{ amount: string }]>('accountTopUp');
+
+/** R-U4: buy usage packages (charged through R-P1, then usable by the settlement). */
+export const buyPackagesUpdate = defineUpdate<BuyPackagesResult, [BuyPackagesRequest]>('buyPackages');

@@ -1,0 +1,264 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import { HOUR_MS, startOfLocalHour } from '../billing/calendar';
+import { isDecimalString, sumMoney } from '../billing/money';
+import { frozenEndsAt, graceEndsAt } from '../billing/renewal-schedule';
+import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, USAGE_LATE_LIMIT_MS } from '../billing/usage';
+import { ArrearsStatus, BillingAccountId } from '../common/search-attributes';
+import {
+  accountTopUpSignal,
+  AccountState,
+  AccountStart,
+  AccountView,
+  AccountWorkflowInput,
+  buyPackagesUpdate,
+  BuyPackagesRequest,
+  getAccountStateQuery,
+} from './account.messages';
+
+type Activities = ReturnType<typeof createActivities>;
+
+// Technical retries (a DB blip) are the activity retry policy, unlimited: this workflow runs for
+// the account's whole life and must never fail. Business outcomes (a declined card) come back as
+// results.
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+/**
+ * R-U2: an hour is settled this long after it ends, so a fact stamped just before the end of the
+ * hour (a disable, a power change) has been written; the account's usage lock orders the rest.
+ */
+export const SETTLE_DELAY_MS = 60_000;
+/** A fresh history after this many settled hours (about 14 events per hour, see docs/pay-per-use.md). */
+export const HOURS_PER_RUN = 24;
+
+type Step =
+  | { kind: 'collect'; at: number }
+  | { kind: 'settle'; at: number }
+  | { kind: 'freeze' | 'release' | 'remind'; at: number };
+
+/**
+ * One workflow per account (`account-<id>`, R-I2): settles every finished clock hour of its
+ * pay-per-use usage (R-U1…R-U4, R-C4) through an activity that reads the facts from Postgres and
+ * charges the bill without coupons (R-U2), and runs arrears (R-U5): a failed settlement → grace
+ * (still running, still billed) → frozen (protections stopped, not billed) → released; a top-up
+ * that pays the whole outstanding amount restores. Runs for years by continuing as new.
+ */
+export async function accountWorkflow(input: AccountWorkflowInput): Promise<void> {
+  // Handlers are set before the first await, so a message in the first task finds them.
+  let state: AccountState = input.state ?? initialState(requireStart(input));
+  let version = 0; // bumped by messages that change the plan; wakes the main loop
+  const bump = () => { version += 1; };
+
+  setHandler(getAccountStateQuery, (): AccountView => ({ ...state, outstandingTotal: outstandingTotal(state), nextSettlementAt: settleAt(state.nextHour) }));
+
+  // R-U5: a payment into the account: try to collect what is outstanding. Kept even when nothing
+  // is outstanding yet (a settlement may be failing right now); the loop drops it otherwise.
+  setHandler(accountTopUpSignal, () => {
+    state = { ...state, topUpPending: true };
+    bump();
+  });
+
+  // R-U4: buying packages needs an answer (402 when the payment fails), hence an update.
+  setHandler(buyPackagesUpdate, async (req: BuyPackagesRequest) => acts.buyUsagePackages({
+    accountId: state.accountId,
+    purchaseId: req.purchaseId,
+    metric: req.metric,
+    content: req.content,
+    count: req.count,
+    term: req.term,
+    reset: req.reset,
+    offsetMinutes: state.settings.offsetMinutes,
+    at: Date.now(),
+  }), {
+    validator: (req) => {
+      if (!Number.isInteger(req.count) || req.count < 1 || req.count > MAX_PACKAGES_PER_PURCHASE) {
+        throw ApplicationFailure.nonRetryable(`count must be 1..${MAX_PACKAGES_PER_PURCHASE}`, 'VALIDATION.PACKAGE_COUNT');
+      }
+      if (!isDecimalString(req.content, 6) || /^0(\.0*)?$/.test(req.content)) throw ApplicationFailure.nonRetryable('content must be a positive decimal', 'VALIDATION.PACKAGE_CONTENT');
+      try {
+        packagePeriods(req.term, req.reset);
+      } catch (e) {
+        throw ApplicationFailure.nonRetryable((e as Error).message, 'VALIDATION.PACKAGE_TERM');
+      }
+    },
+  });
+
+  publishSearchAttributes(state);
+  if (!input.state) {
+    // An earlier run of this account's workflow may have settled further (R-U2 resumes there).
+    const { settledThrough } = await acts.openUsageAccount({ accountId: state.accountId });
+    if (settledThrough !== null && settledThrough > state.nextHour) state = { ...state, nextHour: settledThrough };
+  }
+
+  /** Persists a step to the read model (and the outbox when `notify`); `at` is the rule's instant. */
+  async function record(event: string, at: number, details: Record<string, unknown>, notify: string | null): Promise<void> {
+    state = { ...state, seq: state.seq + 1 };
+    await acts.recordAccountState({ state, outstandingTotal: outstandingTotal(state), event, at, details, notify });
+    publishSearchAttributes(state);
+  }
+
+  /**
+   * R-U2: settles the next finished hour. A failed collection puts the account in arrears (R-U5);
+   * while in arrears a bill is owed (`unpaid`), added to the outstanding amount, not charged alone.
+   */
+  async function settle(): Promise<void> {
+    const hourStart = state.nextHour;
+    const at = Date.now();
+    const r = await acts.settleUsageHour({
+      accountId: state.accountId,
+      hourStart,
+      offsetMinutes: state.settings.offsetMinutes,
+      // R-P5: a business key per hour: settling the hour again never bills twice.
+      idempotencyKey: `account:${state.accountId}:hour:${hourStart}`,
+      collect: state.arrears.status === 'none',
+      at,
+    });
+    state = { ...state, nextHour: hourStart + HOUR_MS };
+    if ((r.status !== 'failed' && r.status !== 'unpaid') || r.billId === null) return;
+    state = { ...state, outstanding: [...state.outstanding, { billId: r.billId, hourStart, total: r.total }] };
+    if (state.arrears.status === 'none') {
+      // R-U5 / R-A4: grace for the customer level's grace days, then retention.
+      const graceEnd = graceEndsAt(at, state.settings);
+      state = { ...state, arrears: { status: 'grace', since: at, graceEndsAt: graceEnd, frozenEndsAt: frozenEndsAt(graceEnd, state.settings), remindersSent: 0 } };
+      await record('arrears_grace', at, { bill_id: r.billId, hour_start: new Date(hourStart).toISOString(), total: r.total, code: r.code, message: r.message }, 'usage.arrears_grace');
+    }
+  }
+
+  /**
+   * R-U5: pays the whole outstanding amount in one charge, or nothing. On success the account
+   * leaves arrears (a frozen one is restored) and true is returned.
+   */
+  async function collect(at: number): Promise<{ paid: boolean; details: Record<string, unknown> }> {
+    const attempt = state.collections + 1;
+    const r = await acts.collectOutstandingBills({
+      accountId: state.accountId,
+      billIds: state.outstanding.map((b) => b.billId),
+      idempotencyKey: `account:${state.accountId}:arrears:${attempt}`,
+      at,
+    });
+    state = { ...state, collections: attempt, topUpPending: false };
+    if (r.status !== 'paid') return { paid: false, details: { amount: r.amount, code: r.code, message: r.message } };
+    const was = state.arrears.status;
+    state = { ...state, outstanding: [], arrears: { status: 'none', since: null, graceEndsAt: null, frozenEndsAt: null, remindersSent: 0 } };
+    if (was === 'frozen') await acts.restorePayPerUse({ accountId: state.accountId, at });
+    // Paid after release: the debt is settled, but released protections stay released (R-U5).
+    await record(was === 'released' ? 'arrears_paid' : 'arrears_restored', at, { order_id: r.orderId, amount: r.amount, from: was }, was === 'released' ? 'usage.arrears_paid' : 'usage.arrears_restored');
+    return { paid: true, details: {} };
+  }
+
+  let hoursThisRun = 0;
+  for (;;) {
+    if (state.topUpPending && state.outstanding.length === 0) state = { ...state, topUpPending: false };
+    const step = nextStep(state);
+    const seen = version;
+    const wait = step.at - Date.now();
+    if (wait > 0 && (await condition(() => version !== seen, wait))) continue; // a message changed the plan
+    switch (step.kind) {
+      case 'collect': {
+        // R-U5: a top-up arrived.
+        const r = await collect(Date.now());
+        if (!r.paid) await record('arrears_collection_failed', Date.now(), r.details, null);
+        break;
+      }
+      case 'settle':
+        await settle();
+        hoursThisRun += 1;
+        break;
+      case 'freeze': {
+        // R-U5: after grace the pay-per-use resources stop and are no longer billed.
+        const at = step.at;
+        await acts.freezePayPerUse({ accountId: state.accountId, at });
+        state = { ...state, arrears: { ...state.arrears, status: 'frozen', remindersSent: state.settings.graceDays } };
+        await record('arrears_frozen', at, {}, 'usage.arrears_frozen');
+        break;
+      }
+      case 'release': {
+        // R-U5: after retention they are released; what is owed stays owed.
+        const at = step.at;
+        await acts.releasePayPerUse({ accountId: state.accountId, at });
+        state = { ...state, arrears: { ...state.arrears, status: 'released' } };
+        await record('arrears_released', at, {}, 'usage.arrears_released');
+        break;
+      }
+      case 'remind': {
+        // R-U5 / R-S10: once a day in arrears the outstanding amount is tried again (a bound card
+        // may work now; no top-up signal would tell us) and, if still owed, a reminder goes out.
+        const r = await collect(step.at);
+        if (r.paid) break;
+        state = { ...state, arrears: { ...state.arrears, remindersSent: state.arrears.remindersSent + 1 } };
+        await record('arrears_reminder', step.at, { reminder: state.arrears.remindersSent, ...r.details }, 'usage.arrears_reminder');
+        break;
+      }
+    }
+    if (hoursThisRun >= HOURS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof accountWorkflow>({ state });
+    }
+  }
+}
+
+// R-U3: records may arrive 2 h late, so settlement starts with the hour 2 h before the API first
+// needed this workflow (or where an earlier run stopped, see above).
+function initialState(start: AccountStart): AccountState {
+  return {
+    accountId: start.accountId,
+    settings: start.settings,
+    nextHour: startOfLocalHour(start.since - USAGE_LATE_LIMIT_MS, start.settings.offsetMinutes),
+    arrears: { status: 'none', since: null, graceEndsAt: null, frozenEndsAt: null, remindersSent: 0 },
+    outstanding: [],
+    collections: 0,
+    topUpPending: false,
+    seq: 0,
+  };
+}
+
+/** When the hour starting at `hourStart` is settled (R-U2). */
+function settleAt(hourStart: number): number {
+  return hourStart + HOUR_MS + SETTLE_DELAY_MS;
+}
+
+/** What happens next, and when, if no message arrives first: the earliest due step. */
+function nextStep(s: AccountState): Step {
+  const steps: Step[] = [{ kind: 'settle', at: settleAt(s.nextHour) }];
+  if (s.topUpPending && s.outstanding.length > 0) steps.push({ kind: 'collect', at: Number.NEGATIVE_INFINITY });
+  const a = s.arrears;
+  if (a.status === 'grace' && a.graceEndsAt !== null) steps.push({ kind: 'freeze', at: a.graceEndsAt });
+  if (a.status === 'frozen' && a.frozenEndsAt !== null) steps.push({ kind: 'release', at: a.frozenEndsAt });
+  if ((a.status === 'grace' || a.status === 'frozen') && a.since !== null) {
+    const remindAt = nextArrearsReminderAt(a.since, a.remindersSent);
+    const end = a.status === 'grace' ? a.graceEndsAt : a.frozenEndsAt;
+    if (end !== null && remindAt < end) steps.push({ kind: 'remind', at: remindAt });
+  }
+  // Earliest first, so an hour is settled with the facts of its own time (a freeze mid-hour ends
+  // the hour's billing there); on a tie the order of the list decides.
+  const order = { collect: 0, settle: 1, freeze: 2, release: 3, remind: 4 };
+  return steps.sort((x, y) => x.at - y.at || order[x.kind] - order[y.kind])[0];
+}
+
+function outstandingTotal(s: AccountState): string {
+  return sumMoney(s.outstanding.map((b) => b.total)).toFixed(2);
+}
+
+function requireStart(input: AccountWorkflowInput): AccountStart {
+  if (!input.start) throw ApplicationFailure.nonRetryable('workflow input has neither start nor state', 'ACCOUNT.BAD_INPUT');
+  return input.start;
+}
+
+function publishSearchAttributes(s: AccountState): void {
+  upsertSearchAttributes([
+    { key: BillingAccountId, value: s.accountId },
+    { key: ArrearsStatus, value: s.arrears.status },
+  ]);
+}

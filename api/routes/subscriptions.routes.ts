@@ -1,5 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { canUpgrade } from '../../billing/subscription-rules';
 import { z } from 'zod';
 import { toIsoLocal } from '../../billing/calendar';
@@ -19,18 +18,8 @@ import type { ApiDeps } from '../app';
 import { assertAccountAccess } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
 import { defineRoute, RouteDef } from '../http';
+import { viaUpdate } from '../workflow-errors';
 import { decodeCursor, encodeCursor, idParams, list, pageQuery, termSchema } from '../schemas';
-
-/** A refusal from an update's validator (or handler) becomes the API error it names. */
-async function viaUpdate<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure && cause.type) throw new ApiError(statusForCode(cause.type), cause.type, cause.message);
-    throw err;
-  }
-}
 
 const TERMINAL = new Set(['released', 'unsubscribed']);
 

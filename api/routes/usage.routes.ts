@@ -1,5 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import Decimal from 'decimal.js';
 import { z } from 'zod';
 import {
@@ -24,6 +23,7 @@ import { buyPackagesUpdate, getAccountStateQuery } from '../../workflows/account
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
+import { viaUpdate } from '../workflow-errors';
 import { defineRoute, RouteDef } from '../http';
 import { decodeCursor, encodeCursor, idParams, list, termSchema } from '../schemas';
 
@@ -459,16 +459,9 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
         // The same Idempotency-Key names the same purchase, so a retry never pays twice (R-P5).
         const key = req.header('idempotency-key');
         const purchaseId = key ? derivedId('upp', `${body.account_id}:${key}`) : newId('upp');
-        let result;
-        try {
-          result = await deps.temporal.workflow.getHandle(accountWorkflowId(body.account_id)).executeUpdate(buyPackagesUpdate, {
-            args: [{ purchaseId, metric: body.metric, content: body.content, count: body.count, term: body.term, reset: body.reset }],
-          });
-        } catch (err) {
-          const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-          if (cause instanceof ApplicationFailure && cause.type) throw new ApiError(statusForCode(cause.type), cause.type, cause.message);
-          throw err;
-        }
+        const result = await viaUpdate(() => deps.temporal.workflow.getHandle(accountWorkflowId(body.account_id)).executeUpdate(buyPackagesUpdate, {
+          args: [{ purchaseId, metric: body.metric, content: body.content, count: body.count, term: body.term, reset: body.reset }],
+        }));
         if (!result.ok) {
           const code = result.code ?? 'PAYMENT.FAILED';
           throw new ApiError(statusForCode(code), code, result.message ?? 'payment failed; nothing was bought');

@@ -20,6 +20,7 @@ import {
   validateDeductionDate,
 } from '../billing/renewal-schedule';
 import { defaultRenewalPeriod, renewalPeriodAfterManualRenewal, TRIAL_DAYS } from '../billing/subscription-rules';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from '../common/search-attributes';
 import {
   AutoRenewRequest,
@@ -498,12 +499,18 @@ function publishSearchAttributes(s: SubscriptionState): void {
     `auto-renew ${s.autoRenew ? `on, every ${s.renewalPeriod.count} ${s.renewalPeriod.unit}(s), next attempt ${iso(next)}` : 'off'}`,
     s.graceEndsAt !== null ? `grace ends ${iso(s.graceEndsAt)}, released ${iso(s.frozenEndsAt)}` : '',
   ].filter(Boolean).join('\n\n'));
-  upsertSearchAttributes([
+  const wanted: SearchAttributeUpdatePair[] = [
     { key: BillingAccountId, value: s.accountId },
     { key: Product, value: s.product },
     { key: Edition, value: s.edition },
     { key: SubscriptionStatus, value: s.status },
     { key: ExpiresAt, value: new Date(s.expiresAt) },
     { key: NextDeductionAt, value: next === null ? null : new Date(next) },
-  ]);
+  ];
+  // Upsert only what changed (each upsert is a visibility write on the server); the values a run
+  // continued-as-new with are carried over, so a renewed term's new run usually upserts nothing.
+  const current = workflowInfo().typedSearchAttributes;
+  const key = (v: unknown) => (v instanceof Date ? v.getTime() : v ?? null);
+  const changed = wanted.filter((p) => key(current.get(p.key as never)) !== key(p.value));
+  if (changed.length > 0) upsertSearchAttributes(changed);
 }

@@ -8,6 +8,7 @@ import { loadConfig } from '../common/config';
 import { createDb, ensureDatabase, migrateLatest } from '../common/db';
 import { EmbeddedPostgresHandle, startEmbeddedPostgres } from '../common/embedded-postgres';
 import { createLogger } from '../common/logger';
+import { installTemporalLogging } from '../workers/runtime';
 import { freePort } from '../common/net';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 
@@ -82,6 +83,8 @@ function parseScale(raw: string | undefined): number {
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
+  // Worker state chatter would bury the results: SDK logs at warn and above, as JSON.
+  installTemporalLogging(createLogger('bench', 'warn'));
   const scale = parseScale(process.env.BENCH_SCALE);
   const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
   const wanted = SECTIONS.filter((s) => !only || only.has(s.name));

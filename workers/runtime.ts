@@ -9,7 +9,7 @@ export function installTemporalLogging(logger: Logger): void {
   Runtime.install({
     // The process owns its signals and shuts down in order (API, worker, connections, servers).
     shutdownSignals: [],
-    logger: new DefaultLogger('INFO', (entry) => {
+    logger: new DefaultLogger(logger.level === 'warn' || logger.level === 'error' ? 'WARN' : 'INFO', (entry) => {
       sdk[PINO_LEVEL[entry.level]]({ ...entry.meta }, entry.message);
     }),
   });

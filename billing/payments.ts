@@ -1,21 +1,18 @@
 import Decimal from 'decimal.js';
+import { formatMoney, roundHalfUp } from './money';
 
 // Payment collection rules (SPEC §4: R-P1, R-P2, R-P3) as pure functions. No I/O, no clock, no
 // Node built-ins: workflow code may import this file. Money crosses the boundary as decimal
 // strings ("1700.00"); inside, decimal.js keeps full precision until the one final rounding
 // (R-M1, R-M2).
-//
-// The small money helpers below are private on purpose: billing/money.ts is being written in
-// parallel; once it lands these can be replaced by its exports.
 
 export type Money = string;
 export type DecimalLike = string | Decimal;
 
-const CENT = 2;
 const D = (v: DecimalLike): Decimal => new Decimal(v);
-/** R-M2: a final amount is rounded once, half-up, to 0.01. */
-const roundCents = (v: Decimal): Decimal => v.toDecimalPlaces(CENT, Decimal.ROUND_HALF_UP);
-const fmt = (v: Decimal): Money => v.toFixed(CENT);
+// R-M2 rounding and formatting are billing/money.ts's, written once.
+const roundCents = (v: Decimal): Decimal => roundHalfUp(v);
+const fmt = (v: Decimal): Money => formatMoney(v);
 const minD = (a: Decimal, b: Decimal): Decimal => (a.lessThan(b) ? a : b);
 const nonNegative = (v: Decimal): Decimal => (v.isNegative() ? new Decimal(0) : v);
 

@@ -223,6 +223,12 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
   }
 
   type ValidCharge = ReturnType<typeof validateCharge>;
+  interface ChargeContext {
+    existing_order_id: string | null;
+    card_token: string | null;
+    has_discounts: boolean;
+    has_coupons: boolean;
+  }
 
   function validateCharge(input: ChargeInput) {
     const accountId = requireText(input?.accountId, 'account_id');
@@ -262,29 +268,37 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
    */
   async function reserve(req: ValidCharge): Promise<{ order: OrderRow; resumed: boolean }> {
     return db.transaction(async (trx) => {
-      const bal = await lockBalances(trx, req.accountId);
+      const now = req.at ?? clock.now();
+      // The account lock and, in the same statement, whether there is anything more to read: an
+      // order under this key, discounts, usable coupons, the bound card. Most charges then need
+      // no further lookups. (A key first used concurrently may be missed here; the order insert's
+      // unique violation then retries, and the retry finds it.)
+      const bal = await lockBalances<ChargeContext>(trx, req.accountId, [
+        trx.raw('(select o.id from orders o where o.idempotency_key = ?) as existing_order_id', [req.key]),
+        trx.raw("(select c.token from cards c where c.account_id = b.account_id and c.status = 'bound' limit 1) as card_token"),
+        trx.raw('exists (select 1 from discounts d where d.account_id = b.account_id) as has_discounts'),
+        trx.raw('exists (select 1 from coupons c where c.account_id = b.account_id and c.expires_at > ? and c.balance > c.locked) as has_coupons', [now]),
+      ]);
       checkCurrency(req.currency, bal.currency);
-      const existing: OrderRow | undefined = await trx('orders').where({ idempotency_key: req.key }).first();
-      if (existing) {
+      if (bal.existing_order_id !== null) {
+        const existing: OrderRow = await trx('orders').where({ id: bal.existing_order_id }).first();
         if (existing.request_hash !== req.hash) throw idempotencyMismatch(req.key);
         return { order: existing, resumed: true };
       }
-      const now = req.at ?? clock.now();
 
-      const { discount, reason } = await pickDiscount(trx, req, now);
-      const coupons = req.useCoupons ? await usableCoupons(trx, req.accountId, now) : [];
+      const { discount, reason } = bal.has_discounts || req.promotionId ? await pickDiscount(trx, req, now) : { discount: null, reason: null };
+      const coupons = req.useCoupons && bal.has_coupons ? await usableCoupons(trx, req.accountId, now) : [];
       const coupon = chooseCoupon(
         coupons.map((c) => ({ ...c, available: new Decimal(c.balance).minus(c.locked), expiresAt: new Date(c.expires_at) })),
         { now, scope: req.purpose.product },
       );
-      const card = await trx('cards').where({ account_id: req.accountId, status: 'bound' }).first();
       const split = splitCharge({
         listAmount: req.listAmount,
         discountPercent: discount?.percent_off ?? null,
         couponAvailable: coupon?.available ?? null,
         cashAvailable: new Decimal(bal.cash).minus(bal.cash_locked),
         creditAvailable: new Decimal(bal.credit_limit).minus(bal.credit_used).minus(bal.credit_locked),
-        hasCard: Boolean(card),
+        hasCard: bal.card_token !== null,
       });
 
       const row: OrderRow = {
@@ -310,7 +324,7 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
         cash: split.cash,
         credit: split.credit,
         card: split.card,
-        card_token: new Decimal(split.card).greaterThan(0) ? card.token : null,
+        card_token: new Decimal(split.card).greaterThan(0) ? bal.card_token : null,
         card_charge_id: null,
         refunded: '0.00',
         status: 'pending',
@@ -354,8 +368,9 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
     if (req.promotionId && !rows.some((d) => d.id === req.promotionId && d.kind === 'promotional')) {
       throw new PaymentError('VALIDATION.FIELD', `promotion ${req.promotionId} is not a promotional discount of this account`, { field: 'promotion_id' });
     }
-    // R-P2: promotional discounts used by earlier paid orders of the same resource.
-    const uses = await trx('orders')
+    // R-P2: promotional discounts used by earlier paid orders of the same resource (only
+    // promotional discounts can have been used; without any, there is nothing to look up).
+    const uses = !rows.some((d) => d.kind === 'promotional') ? [] : await trx('orders')
       .where({ account_id: req.accountId, resource_id: req.purpose.resourceId, discount_kind: 'promotional' })
       .whereIn('status', PAID_STATES)
       .groupBy('discount_id')

@@ -47,32 +47,41 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
     seq: s.seq,
     updated_at: iso(input.at),
   };
-  await db.transaction(async (trx) => {
-    const cols = Object.keys(row).filter((c) => c !== 'id' && c !== 'workflow_id');
-    await trx.raw(
-      `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
-       on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}
-       where subscriptions.seq < excluded.seq`,
-      Object.values(row) as Knex.Value[],
-    );
-    await trx('subscription_events')
-      .insert({ subscription_id: s.subscriptionId, seq: s.seq, type: input.event, status: s.status, at: iso(input.at), details: input.details })
-      .onConflict(['subscription_id', 'seq', 'type'])
-      .ignore();
-    if (input.notify) {
-      const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
-      await trx('notifications')
-        .insert(NOTIFICATION_CHANNELS.map((channel) => ({
-          account_id: s.accountId,
-          subscription_id: s.subscriptionId,
-          channel,
-          template: input.notify,
-          payload,
-          dedupe_key: `${s.subscriptionId}:${s.seq}:${input.notify}`,
-          created_at: iso(input.at),
-        })))
-        .onConflict(['dedupe_key', 'channel'])
-        .ignore();
-    }
-  });
+  // One statement (data-modifying CTEs), so one round trip and atomic without BEGIN/COMMIT: the
+  // subscription row, the timeline event and the outbox notifications are written together.
+  const cols = Object.keys(row).filter((c) => c !== 'id' && c !== 'workflow_id');
+  const upsert = db.raw(
+    `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
+     on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}
+     where subscriptions.seq < excluded.seq`,
+    Object.values(row) as Knex.Value[],
+  );
+  const event = db('subscription_events')
+    .insert(eventRow(s, input))
+    .onConflict(['subscription_id', 'seq', 'type'])
+    .ignore();
+  if (!input.notify) {
+    await db.with('subscription_row', upsert).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
+    return;
+  }
+  const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
+  await db
+    .with('subscription_row', upsert)
+    .with('timeline_event', event)
+    .insert(NOTIFICATION_CHANNELS.map((channel) => ({
+      account_id: s.accountId,
+      subscription_id: s.subscriptionId,
+      channel,
+      template: input.notify,
+      payload,
+      dedupe_key: `${s.subscriptionId}:${s.seq}:${input.notify}`,
+      created_at: iso(input.at),
+    })))
+    .into('notifications')
+    .onConflict(['dedupe_key', 'channel'])
+    .ignore();
+}
+
+function eventRow(s: SubscriptionState, input: RecordStateInput) {
+  return { subscription_id: s.subscriptionId, seq: s.seq, type: input.event, status: s.status, at: iso(input.at), details: input.details };
 }

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
@@ -15,7 +15,7 @@ import type { SubscriptionState } from '../workflows/subscription.types';
 
 // Issue #6 bench, the renewal storm: N subscriptions whose auto-renew deduction falls due at one
 // instant, each running the real renewal path (timer → charge through the payment engine →
-// ledger → term extended → read model + outbox → continue-as-new) on the Temporal dev server,
+// ledger → term extended → read model + outbox, the continue-as-new deferred off-peak) on the Temporal dev server,
 // against a bare baseline (the same timer, then one no-op activity) in the same run.
 
 const MINUTE = 60_000;
@@ -28,6 +28,35 @@ function offsetPutting0300At(at: number): number {
   if (offset > 720) offset -= 1440;
   if (offset <= -720) offset += 1440;
   return offset;
+}
+
+/** CPU ms used so far by every process of this name (Linux /proc; 0 elsewhere). */
+function processCpuMs(name: string): number {
+  try {
+    let total = 0;
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== name) continue;
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        total += (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 10 ms ticks
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return total;
+  } catch {
+    return 0;
+  }
+}
+
+/** Where the CPU goes during a phase: this process (worker + client), the Temporal server, PostgreSQL. */
+function cpuMeter() {
+  const start = { node: process.cpuUsage(), temporal: processCpuMs('temporal'), postgres: processCpuMs('postgres') };
+  return () => {
+    const node = process.cpuUsage(start.node);
+    return { node: Math.round((node.user + node.system) / 1000), temporal: processCpuMs('temporal') - start.temporal, postgres: processCpuMs('postgres') - start.postgres };
+  };
 }
 
 async function waitFor(check: () => Promise<number>, target: number, timeoutMs: number): Promise<number> {
@@ -65,7 +94,10 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
     const baselineRun = baselineWorker.run();
     await Promise.all(Array.from({ length: n }, (_, i) => client.workflow.start('baselineStormWorkflow', { workflowId: `baseline-${i}-${baselineAt}`, taskQueue: 'bench-baseline', args: [baselineAt] })));
     if (Date.now() > baselineAt) throw new Error('starting the baseline workflows took longer than the lead time; lower BENCH_STORM_N');
+    await new Promise((r) => setTimeout(r, Math.max(0, baselineAt - Date.now())));
+    const baselineCpu = cpuMeter();
     const baselineDone = await waitFor(async () => noops, n, 10 * MINUTE);
+    const baselineUsage = baselineCpu();
     baselineWorker.shutdown();
     await baselineRun;
     const baselineSeconds = (baselineDone - baselineAt) / 1000;
@@ -97,13 +129,28 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
       return client.workflow.start('subscriptionWorkflow', { workflowId: `subscription-sub_storm${i}`, taskQueue: 'bench-storm', args: [{ state }] });
     }));
     if (Date.now() > stormAt) throw new Error('starting the storm workflows took longer than the lead time; lower BENCH_STORM_N');
+    const eventsBefore = (await handles[0].fetchHistory()).events?.length ?? 0;
+    await new Promise((r) => setTimeout(r, Math.max(0, stormAt - Date.now())));
+    const stormCpu = cpuMeter();
     const renewedCount = async () => Number((await ctx.db('subscription_events').where({ type: 'renewed' }).count({ c: '*' }))[0].c);
     const stormDone = await waitFor(renewedCount, n, 10 * MINUTE);
+    const stormUsage = stormCpu();
     const stormSeconds = (stormDone - stormAt) / 1000;
 
-    // Events in one renewed term's run (the first run: timer, attempt, renewal, continue-as-new).
-    const firstRun = await client.workflow.getHandle('subscription-sub_storm0', handles[0].firstExecutionRunId).fetchHistory();
-    const eventsPerTerm = firstRun.events?.length ?? 0;
+    // History events the renewal itself adds (timer fired → workflow task with the one local
+    // activity marker, the search-attribute upsert and the next timer), and per renewed term:
+    // the run's start, the renewal, and the continue-as-new that follows off-peak, 1–3 h later
+    // (timer fired, workflow task, continued-as-new: ROLLOVER_EVENTS, not waited for here).
+    const ROLLOVER_EVENTS = 5;
+    // (The read model is written inside the workflow task, so wait for the task to complete.)
+    const settled = async () => {
+      const events = (await handles[0].fetchHistory()).events ?? [];
+      return events.length > eventsBefore && String(events[events.length - 1].eventType) === '17' /* TimerStarted */ ? events.length : 0;
+    };
+    let eventsAfter = 0;
+    await waitFor(async () => (eventsAfter = await settled()), 1, MINUTE);
+    const eventsPerRenewal = eventsAfter - eventsBefore;
+    const eventsPerTerm = eventsAfter + ROLLOVER_EVENTS;
     worker.shutdown();
     await running;
     const cash = await payments.getBalances('acc_storm0');
@@ -117,12 +164,20 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
       storm_seconds: stormSeconds,
       storm_renewals_per_second: stormRate,
       storm_vs_baseline: stormRate / baselineRate,
+      events_per_renewal: eventsPerRenewal,
       events_per_renewed_term: eventsPerTerm,
+      baseline_cpu_ms_node: baselineUsage.node,
+      baseline_cpu_ms_temporal: baselineUsage.temporal,
+      storm_cpu_ms_node: stormUsage.node,
+      storm_cpu_ms_temporal: stormUsage.temporal,
+      storm_cpu_ms_postgres: stormUsage.postgres,
     };
     ctx.log(`renewal storm: ${n} renewals due at one instant`);
     ctx.log(`  baseline (timer + 1 no-op activity): ${baselineSeconds.toFixed(2)} s → ${baselineRate.toFixed(1)} workflows/s`);
     ctx.log(`  real renewal path:                   ${stormSeconds.toFixed(2)} s → ${stormRate.toFixed(1)} renewals/s`);
-    ctx.log(`  ratio storm/baseline: ${(stormRate / baselineRate).toFixed(2)}×   events per renewed term: ${eventsPerTerm}   (cash after renewal: ${cash.cash})`);
+    ctx.log(`  ratio storm/baseline: ${(stormRate / baselineRate).toFixed(2)}×   (cash after renewal: ${cash.cash})`);
+    ctx.log(`  history events: ${eventsPerRenewal} at the renewal, ${eventsPerTerm} per renewed term (continue-as-new deferred off-peak)`);
+    ctx.log(`  CPU ms (worker+client / Temporal / Postgres): baseline ${baselineUsage.node} / ${baselineUsage.temporal} / ${baselineUsage.postgres}, storm ${stormUsage.node} / ${stormUsage.temporal} / ${stormUsage.postgres}`);
     return result;
   } finally {
     await connection.close();

@@ -59,6 +59,7 @@ export interface SubscriptionState {
   frozenEndsAt: number | null;
   settings: LifecycleSettings;
   seq: number; // orders the read-model writes (activities drop stale ones)
+  leanRenewal?: boolean; // this lifecycle runs the LEAN_RENEWAL path (workflow versioning)
 }
 
 export interface SubscriptionWorkflowInput {

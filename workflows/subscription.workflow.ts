@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
@@ -58,6 +59,11 @@ const acts = proxyLocalActivities<Activities>({
 });
 
 const REMINDER_DAYS_BEFORE_EXPIRY = 7; // R-S10
+// Workflow versioning (patched): an auto-renew attempt in one local activity and the deferred
+// continue-as-new (rolloverInstant). Histories recorded before it replay the old branch.
+const LEAN_RENEWAL = 'lean-renewal-2026-11';
+const ROLLOVER_DELAY_MS = 3_600_000;
+const ROLLOVER_SPREAD_MS = 2 * 3_600_000;
 const ENDED = new Set(['released', 'unsubscribed', 'payment_failed']);
 
 export interface SubscriptionResult {
@@ -75,6 +81,11 @@ export interface SubscriptionResult {
 export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Promise<SubscriptionResult> {
   let purchase: PurchaseOutcome | null = input.state ? { ok: true, orderId: input.state.termOrderId } : null;
   let state: SubscriptionState = input.state ?? initialState(requirePurchase(input));
+  // Versioning: a run that started before LEAN_RENEWAL replays without its marker and keeps the
+  // old renewal path; every other run takes the new one and carries the choice across
+  // continue-as-new, so the patch (and the TemporalChangeVersion search attribute it upserts)
+  // is recorded once per subscription, not once per term.
+  if (!state.leanRenewal && patched(LEAN_RENEWAL)) state = { ...state, leanRenewal: true };
   let version = 0; // bumped by every message that changes the plan; wakes the main loop
   let busy = false; // one money-moving step at a time (auto attempt, renewal, upgrade, refund)
 
@@ -112,23 +123,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   /** Extends the term by `period` from the current expiry (R-S4), counted from the anchor (R-T2). */
   function extend(period: Term, orderId: string | null): void {
-    const months = termMonths(period);
-    const monthsFromAnchor = state.monthsFromAnchor + months;
-    state = {
-      ...state,
-      termStartedAt: state.expiresAt,
-      termMonthsCount: months,
-      monthsFromAnchor,
-      expiresAt: addMonthsClamped(state.anchorAt, monthsFromAnchor, state.settings.offsetMinutes),
-      termNumber: state.termNumber + 1,
-      termOrderId: orderId,
-      attemptsThisTerm: 0,
-      lastAttemptAt: null,
-      retryNow: false,
-      deductionDate: null, // a chosen date belongs to the term it was set for
-      graceEndsAt: null,
-      frozenEndsAt: null,
-    };
+    state = extendedBy(state, period, orderId);
   }
 
   /** After a successful renewal: back to active, bindings restored if protection had stopped (R-Q4). */
@@ -142,17 +137,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   /** Charges `term` of this subscription's edition × quantity under a business key (R-P5). */
   function chargeTerm(term: Term, reason: 'renewal' | 'manual_renewal', idempotencyKey: string, at: number) {
-    return acts.chargeSubscriptionTerm({
-      subscriptionId: state.subscriptionId,
-      accountId: state.accountId,
-      product: state.product,
-      edition: state.edition,
-      quantity: state.quantity,
-      term,
-      reason,
-      idempotencyKey,
-      at,
-    });
+    return acts.chargeSubscriptionTerm(chargeInput(state, term, reason, idempotencyKey, at));
   }
 
   /** R-S3 / R-S6: one auto-renew deduction attempt. Returns true when the term was renewed. */
@@ -162,7 +147,28 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     const attempt = state.attemptsThisTerm + 1;
     const period = state.renewalPeriod;
     // R-P5: a business key per attempt; never the activity id, which restarts after continue-as-new.
-    const charged = await chargeTerm(period, 'renewal', `${state.subscriptionId}:term:${state.termNumber + 1}:attempt:${attempt}`, at);
+    const key = `${state.subscriptionId}:term:${state.termNumber + 1}:attempt:${attempt}`;
+    if (!state.leanRenewal) return attemptRenewalInSteps(trigger, at, attempt, period, key);
+    // The charge and the read-model write of either outcome in one local activity: the workflow
+    // states both possible next states up front, the activity writes the one that happened. A
+    // renewal is then one activation of workflow code instead of three (what a 03:00 storm pays).
+    const attempted: SubscriptionState = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false, seq: state.seq + 1 };
+    const renewed: SubscriptionState = { ...extendedBy(attempted, period, null), status: 'active', trial: state.status === 'trial' ? false : state.trial };
+    const outcome = await acts.renewTerm({
+      charge: chargeInput(state, period, 'renewal', key, at),
+      // R-Q4: a renewal out of frozen/isolated restores the remembered bindings.
+      restoreBindings: state.status === 'frozen' || state.status === 'isolated',
+      renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed' },
+      failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed' },
+    });
+    state = outcome.ok ? { ...renewed, termOrderId: outcome.orderId } : attempted;
+    publishSearchAttributes(state);
+    return outcome.ok;
+  }
+
+  /** The same attempt as two activities (charge, then record): how runs started before LEAN_RENEWAL replay. */
+  async function attemptRenewalInSteps(trigger: 'schedule' | 'immediate' | 'top_up', at: number, attempt: number, period: Term, key: string): Promise<boolean> {
+    const charged = await chargeTerm(period, 'renewal', key, at);
     state = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false };
     if (!charged.ok) {
       await record('deduction_failed', at, { attempt, trigger, code: charged.code, message: charged.message }, 'subscription.deduction_failed');
@@ -302,10 +308,20 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     publishSearchAttributes(state);
   }
 
+  // After a renewal the run is cut (continue-as-new) at a quiet instant instead of at once: see
+  // rolloverAt. null until this run has renewed a term.
+  let rolloverAt: number | null = null;
   for (;;) {
     if (ENDED.has(state.status)) break;
+    if ((rolloverAt !== null && Date.now() >= rolloverAt) || workflowInfo().continueAsNewSuggested) {
+      // A renewed term is a natural boundary: a fresh history per term, absolute instants carried.
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof subscriptionWorkflow>({ state });
+    }
     const step = nextStep(state, Date.now());
-    if (await waitUntil(step.at)) continue;
+    const rolloverFirst = rolloverAt !== null && (step.at === null || rolloverAt < step.at);
+    if (await waitUntil(rolloverFirst ? rolloverAt : step.at)) continue;
+    if (rolloverFirst) continue;
     if (busy) {
       await condition(() => !busy);
       continue; // a renewal/upgrade ran meanwhile: recompute the plan
@@ -338,11 +354,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     } finally {
       busy = false;
     }
-    if (renewed || workflowInfo().continueAsNewSuggested) {
-      // A renewed term is a natural boundary: a fresh history per term, absolute instants carried.
+    if (renewed && !state.leanRenewal) {
+      // Runs from before LEAN_RENEWAL continued as new right at the renewal.
       await condition(allHandlersFinished);
       await continueAsNew<typeof subscriptionWorkflow>({ state });
     }
+    if (renewed && rolloverAt === null) rolloverAt = rolloverInstant(state.subscriptionId, Date.now());
   }
   await condition(allHandlersFinished);
   return { subscriptionId: state.subscriptionId, status: state.status };
@@ -379,6 +396,45 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       at: Date.now(),
     });
   }
+}
+
+/**
+ * When a run that renewed a term continues as new. Renewals cluster at 03:00 (R-S3), and starting
+ * a new run is the most expensive thing a renewal would do (a new execution on the server, a new
+ * workflow context on the worker), so it is moved off the peak: 1 to 3 hours after the renewal,
+ * spread by a hash of the subscription id (deterministic, so replay agrees). The term is already
+ * paid, recorded and visible when the run is cut; only the history boundary moves.
+ */
+function rolloverInstant(subscriptionId: string, renewedAt: number): number {
+  let h = 0;
+  for (let i = 0; i < subscriptionId.length; i += 1) h = (h * 31 + subscriptionId.charCodeAt(i)) >>> 0;
+  return renewedAt + ROLLOVER_DELAY_MS + (h % ROLLOVER_SPREAD_MS);
+}
+
+/** The payment for `term` of this subscription's edition × quantity under a business key (R-P5). */
+function chargeInput(s: SubscriptionState, term: Term, reason: 'renewal' | 'manual_renewal', idempotencyKey: string, at: number) {
+  return { subscriptionId: s.subscriptionId, accountId: s.accountId, product: s.product, edition: s.edition, quantity: s.quantity, term, reason, idempotencyKey, at };
+}
+
+/** `s` with its term extended by `period` from the current expiry (R-S4), counted from the anchor (R-T2). */
+function extendedBy(s: SubscriptionState, period: Term, orderId: string | null): SubscriptionState {
+  const months = termMonths(period);
+  const monthsFromAnchor = s.monthsFromAnchor + months;
+  return {
+    ...s,
+    termStartedAt: s.expiresAt,
+    termMonthsCount: months,
+    monthsFromAnchor,
+    expiresAt: addMonthsClamped(s.anchorAt, monthsFromAnchor, s.settings.offsetMinutes),
+    termNumber: s.termNumber + 1,
+    termOrderId: orderId,
+    attemptsThisTerm: 0,
+    lastAttemptAt: null,
+    retryNow: false,
+    deductionDate: null, // a chosen date belongs to the term it was set for
+    graceEndsAt: null,
+    frozenEndsAt: null,
+  };
 }
 
 type Step =

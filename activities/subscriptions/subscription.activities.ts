@@ -22,6 +22,15 @@ export interface ChargeTermInput {
 
 export type ChargeOutcome = PurchaseOutcome & { amount?: string };
 
+export interface RenewTermInput {
+  charge: ChargeTermInput;
+  restoreBindings: boolean;
+  /** what the read model becomes if the charge succeeds (the order id is filled in here) */
+  renewed: RecordStateInput;
+  /** … and if it fails (the refusal's code and message are added to the details) */
+  failed: RecordStateInput;
+}
+
 export interface UpgradeInput {
   subscriptionId: string;
   accountId: string;
@@ -63,26 +72,49 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
     return { ok: false, orderId: result.order?.id ?? null, code: result.code, message: result.message };
   }
 
+  /**
+   * R-S1 / R-S4 / R-S5: charges a term's list price through the payment engine (R-P1). The
+   * workflow's business key makes it idempotent (R-P5): a retried activity, or the whole
+   * workflow replayed after a crash, never pays twice.
+   */
+  async function chargeSubscriptionTerm(input: ChargeTermInput): Promise<ChargeOutcome> {
+    const edition = findEdition(deps.catalog, input.product, input.edition);
+    if (!edition) return { ok: false, orderId: null, code: 'CATALOG.UNKNOWN_EDITION', message: `${input.product}/${input.edition} is not in the catalog` };
+    const list = termPrice({ monthly: edition.monthly, yearly: edition.yearly }, input.quantity, input.term);
+    return charge({
+      accountId: input.accountId,
+      subscriptionId: input.subscriptionId,
+      product: `${input.product}/${input.edition}`,
+      listAmount: list.toFixed(2),
+      kind: input.reason === 'purchase' ? 'subscription_purchase' : 'subscription_renewal',
+      description: `${input.product}/${input.edition} × ${input.quantity}, ${input.term.count} ${input.term.unit}(s)`,
+      idempotencyKey: input.idempotencyKey,
+      at: input.at,
+    });
+  }
+
   return {
+    chargeSubscriptionTerm,
+
     /**
-     * R-S1 / R-S4 / R-S5: charges a term's list price through the payment engine (R-P1). The
-     * workflow's business key makes it idempotent (R-P5): a retried activity, or the whole
-     * workflow replayed after a crash, never pays twice.
+     * R-S3 / R-S4 / R-S6: one auto-renew attempt as one local activity — the charge, then the
+     * read model for whichever outcome the workflow stated (R-Q4 bindings restored first on a
+     * renewal out of frozen/isolated). Both steps are idempotent (the charge on its business key,
+     * the read model on seq), so a retry after a crash between them finishes the same way.
      */
-    async chargeSubscriptionTerm(input: ChargeTermInput): Promise<ChargeOutcome> {
-      const edition = findEdition(deps.catalog, input.product, input.edition);
-      if (!edition) return { ok: false, orderId: null, code: 'CATALOG.UNKNOWN_EDITION', message: `${input.product}/${input.edition} is not in the catalog` };
-      const list = termPrice({ monthly: edition.monthly, yearly: edition.yearly }, input.quantity, input.term);
-      return charge({
-        accountId: input.accountId,
-        subscriptionId: input.subscriptionId,
-        product: `${input.product}/${input.edition}`,
-        listAmount: list.toFixed(2),
-        kind: input.reason === 'purchase' ? 'subscription_purchase' : 'subscription_renewal',
-        description: `${input.product}/${input.edition} × ${input.quantity}, ${input.term.count} ${input.term.unit}(s)`,
-        idempotencyKey: input.idempotencyKey,
-        at: input.at,
-      });
+    async renewTerm(input: RenewTermInput): Promise<ChargeOutcome> {
+      const outcome = await chargeSubscriptionTerm(input.charge);
+      if (outcome.ok) {
+        if (input.restoreBindings) await restoreBindings(deps.db, input.renewed.state.subscriptionId);
+        await recordSubscriptionState(deps.db, {
+          ...input.renewed,
+          state: { ...input.renewed.state, termOrderId: outcome.orderId },
+          details: { ...input.renewed.details, order_id: outcome.orderId, amount: outcome.amount },
+        });
+      } else {
+        await recordSubscriptionState(deps.db, { ...input.failed, details: { ...input.failed.details, code: outcome.code, message: outcome.message } });
+      }
+      return outcome;
     },
 
     /** R-S12: the pro-rata price difference for the rest of the current term. */

@@ -83,7 +83,7 @@ export async function events(world: World, subscriptionId: string, types?: strin
  * replay test (test/workflows/replay.test.ts) replays every committed history on each CI run,
  * so a workflow change that breaks determinism fails the build.
  */
-export async function saveHistory(world: World, workflowId: string, runId: string | undefined, name: string): Promise<void> {
+export async function saveHistory(world: Pick<World, 'env'>, workflowId: string, runId: string | undefined, name: string): Promise<void> {
   if (!process.env.RECORD_HISTORIES) return;
   const { writeFileSync, mkdirSync } = await import('node:fs');
   const { join } = await import('node:path');

@@ -2,6 +2,7 @@ import { startOfLocalHour } from '../../billing/calendar';
 import { getAccountStateQuery } from '../../workflows/account.messages';
 import { ApiWorld, createApiWorld } from '../support/api';
 import { aServer, CST, envClock, fmt, HOUR, nextLocalTime, setPower } from './support';
+import { saveHistory } from '../support/subscriptions';
 
 // The account workflow end to end: the API writes the facts, the workflow settles every hour on
 // the time-skipping server (R-U1, R-U2, R-U3), with the API's clock following the server's.
@@ -79,6 +80,7 @@ describe('account workflow: hourly pay-per-use settlement', () => {
     const desc = await world.env.client.workflow.getHandle(`account-${c.id}`).describe();
     const sa = Object.fromEntries(desc.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
     expect(sa).toMatchObject({ BillingAccountId: c.id, ArrearsStatus: 'none' });
+    await saveHistory(world, `account-${c.id}`, undefined, 'ru1-account-settles-two-hours');
   });
 
   it('R-U1: a stop between enable and disable is not billed', async () => {

@@ -1,4 +1,5 @@
 import { startOfLocalHour } from '../../billing/calendar';
+import { saveHistory } from '../support/subscriptions';
 import { ApiWorld, createApiWorld } from '../support/api';
 import { aServer, CST, DAY, envClock, HOUR, nextLocalTime } from './support';
 
@@ -126,6 +127,7 @@ describe('pay-per-use arrears (R-U5)', () => {
     const [latest] = (await world.as(c.key).get(`/v1/accounts/${c.id}/bills?limit=1`)).body.data;
     expect(latest).toMatchObject({ total: '0.04', status: 'paid' });
     expect(await templates(c)).toEqual(['usage.arrears_grace', 'usage.arrears_restored']);
+    await saveHistory(world, `account-${c.id}`, undefined, 'ru5-account-top-up-in-grace');
   });
 
   it('a top-up while frozen restores the protection, which is billed again from then on', async () => {

@@ -129,7 +129,13 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
       return client.workflow.start('subscriptionWorkflow', { workflowId: `subscription-sub_storm${i}`, taskQueue: 'bench-storm', args: [{ state }] });
     }));
     if (Date.now() > stormAt) throw new Error('starting the storm workflows took longer than the lead time; lower BENCH_STORM_N');
-    const eventsBefore = (await handles[0].fetchHistory()).events?.length ?? 0;
+    // A workflow's history is settled when its last event is the timer it sleeps on.
+    const settledLength = async (moreThan: number) => {
+      const events = (await handles[0].fetchHistory()).events ?? [];
+      return events.length > moreThan && String(events[events.length - 1].eventType) === '17' /* TimerStarted */ ? events.length : 0;
+    };
+    let eventsBefore = 0;
+    await waitFor(async () => (eventsBefore = await settledLength(0)), 1, MINUTE);
     await new Promise((r) => setTimeout(r, Math.max(0, stormAt - Date.now())));
     const stormCpu = cpuMeter();
     const renewedCount = async () => Number((await ctx.db('subscription_events').where({ type: 'renewed' }).count({ c: '*' }))[0].c);
@@ -143,12 +149,8 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
     // (timer fired, workflow task, continued-as-new: ROLLOVER_EVENTS, not waited for here).
     const ROLLOVER_EVENTS = 5;
     // (The read model is written inside the workflow task, so wait for the task to complete.)
-    const settled = async () => {
-      const events = (await handles[0].fetchHistory()).events ?? [];
-      return events.length > eventsBefore && String(events[events.length - 1].eventType) === '17' /* TimerStarted */ ? events.length : 0;
-    };
     let eventsAfter = 0;
-    await waitFor(async () => (eventsAfter = await settled()), 1, MINUTE);
+    await waitFor(async () => (eventsAfter = await settledLength(eventsBefore)), 1, MINUTE);
     const eventsPerRenewal = eventsAfter - eventsBefore;
     const eventsPerTerm = eventsAfter + ROLLOVER_EVENTS;
     worker.shutdown();

@@ -68,16 +68,8 @@ export interface EntryInput {
   amount: Decimal;
 }
 
-/** Inserts a balanced transaction (zero entries dropped). The DB trigger re-checks at commit. */
-export async function writeTransaction(
-  trx: Knex.Transaction,
-  tx: { accountId: string; idempotencyKey: string; requestHash?: string; kind: string; orderId?: string | null; description?: string | null; createdAt: Date; entries: EntryInput[] },
-): Promise<string> {
-  const entries = tx.entries.filter((e) => !e.amount.isZero());
-  const sum = entries.reduce((s, e) => s.plus(e.amount), new Decimal(0));
-  if (!sum.isZero()) throw new Error(`R-M3: refusing to write an unbalanced ${tx.kind} transaction (sum ${sum.toFixed(2)})`);
-  const id = newId('txn');
-  const header = trx('ledger_transactions').insert({
+function headerRow(tx: { accountId: string; idempotencyKey: string; requestHash?: string; kind: string; orderId?: string | null; description?: string | null; createdAt: Date }, id: string) {
+  return {
     id,
     account_id: tx.accountId,
     idempotency_key: tx.idempotencyKey,
@@ -86,15 +78,38 @@ export async function writeTransaction(
     order_id: tx.orderId ?? null,
     description: tx.description ?? null,
     created_at: tx.createdAt,
-  });
-  if (entries.length === 0) {
-    await header;
-  } else {
-    // Header and entries in one statement (a data-modifying CTE): one round trip instead of two.
-    // The deferred R-M3 trigger still checks the sum at commit.
-    const rows = entries.map((e) => ({ transaction_id: id, account_id: tx.accountId, ledger_account: e.ledgerAccount, amount: e.amount.toFixed(2) }));
-    await trx.with('header', header).insert(rows).into('ledger_entries');
-  }
+  };
+}
+
+/**
+ * Runs writes to different rows as one statement: `parts` become data-modifying CTEs (Postgres
+ * runs every one, referenced or not) in front of the `last` write, so N writes cost one round
+ * trip and are atomic even outside a transaction. The parts must not depend on each other's
+ * effects: every part sees the same snapshot.
+ */
+export async function inOneStatement(conn: Conn, parts: Knex.QueryBuilder[], last: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<void> {
+  let q = conn.queryBuilder();
+  parts.forEach((w, i) => { q = q.with(`w${i}`, w); });
+  await last(q);
+}
+
+/** Inserts a balanced transaction (zero entries dropped). The DB trigger re-checks at commit. */
+export async function writeTransaction(
+  trx: Knex.Transaction,
+  tx: { id?: string; accountId: string; idempotencyKey: string; requestHash?: string; kind: string; orderId?: string | null; description?: string | null; createdAt: Date; entries: EntryInput[] },
+  /** more writes to make in the same statement (data-modifying CTEs), saving round trips */
+  together: Knex.QueryBuilder[] = [],
+): Promise<string> {
+  const entries = tx.entries.filter((e) => !e.amount.isZero());
+  const sum = entries.reduce((s, e) => s.plus(e.amount), new Decimal(0));
+  if (!sum.isZero()) throw new Error(`R-M3: refusing to write an unbalanced ${tx.kind} transaction (sum ${sum.toFixed(2)})`);
+  const id = tx.id ?? newId('txn');
+  const header = trx('ledger_transactions').insert(headerRow(tx, id));
+  // Header, entries and the caller's writes in one statement (data-modifying CTEs): one round
+  // trip. The deferred R-M3 trigger still checks the sum at commit.
+  const rows = entries.map((e) => ({ transaction_id: id, account_id: tx.accountId, ledger_account: e.ledgerAccount, amount: e.amount.toFixed(2) }));
+  if (rows.length === 0) await inOneStatement(trx, together, (q) => q.insert(headerRow(tx, id)).into('ledger_transactions'));
+  else await inOneStatement(trx, [...together, header], (q) => q.insert(rows).into('ledger_entries'));
   return id;
 }
 

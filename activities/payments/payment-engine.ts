@@ -352,8 +352,7 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
 
       if (new Decimal(split.card).isZero()) {
         // Nothing goes outside this transaction, so the account row lock is the R-P4 lock.
-        await trx('orders').insert(row);
-        return { order: await capture(trx, row, { fromLocks: false, chargeId: null, now }), resumed: false };
+        return { order: await capture(trx, row, { fromLocks: false, chargeId: null, now, newOrder: true }), resumed: false };
       }
       // Lock deadlines run on the engine's clock, whatever instant the charge is evaluated at.
       const pending = { ...row, hold_expires_at: new Date(clock.now().getTime() + lockTtlMs) };
@@ -456,11 +455,37 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
   }
 
   /** R-P1/R-M3: one balanced transaction — revenue = coupon + cash + credit + card. */
-  async function capture(trx: Knex.Transaction, order: OrderRow, opts: { fromLocks: boolean; chargeId: string | null; now: Date }): Promise<OrderRow> {
+  async function capture(trx: Knex.Transaction, order: OrderRow, opts: { fromLocks: boolean; chargeId: string | null; now: Date; newOrder?: boolean }): Promise<OrderRow> {
     const d = (v: Decimal.Value) => new Decimal(v);
-    let ledgerId: string | null = null;
-    if (d(order.due).greaterThan(0)) {
-      ledgerId = await writeTransaction(trx, {
+    const lockedPart = (v: Decimal.Value) => (opts.fromLocks ? fmt(v) : '0.00');
+    const ledgerId = d(order.due).greaterThan(0) ? newId('txn') : null;
+    const patch = { status: 'paid' as const, card_charge_id: opts.chargeId, ledger_transaction_id: ledgerId, completed_at: opts.now };
+    // Every write of the capture goes in one statement with the ledger transaction (different
+    // rows each, none reading another's effect): one round trip under the account lock.
+    const writes: Knex.QueryBuilder[] = [
+      trx('account_balances')
+        .where({ account_id: order.account_id })
+        .update({
+          cash: trx.raw('cash - ?', [fmt(order.cash)]),
+          cash_locked: trx.raw('cash_locked - ?', [lockedPart(order.cash)]),
+          credit_used: trx.raw('credit_used + ?', [fmt(order.credit)]),
+          credit_locked: trx.raw('credit_locked - ?', [lockedPart(order.credit)]),
+          updated_at: opts.now,
+        }),
+      // A charge covered without the card is written here for the first time, already paid.
+      opts.newOrder ? trx('orders').insert({ ...order, ...patch }) : trx('orders').where({ id: order.id }).update(patch),
+    ];
+    if (order.coupon_id) {
+      writes.push(trx('coupons')
+        .where({ id: order.coupon_id })
+        .update({ balance: trx.raw('balance - ?', [fmt(order.coupon)]), locked: trx.raw('locked - ?', [lockedPart(order.coupon)]) }));
+    }
+    if (opts.fromLocks) writes.push(trx('payment_locks').where({ order_id: order.id, status: 'held' }).update({ status: 'captured', resolved_at: opts.now }));
+    if (ledgerId === null) {
+      for (const w of writes) await w; // nothing due: no ledger transaction to carry them (rare)
+    } else {
+      await writeTransaction(trx, {
+        id: ledgerId,
         accountId: order.account_id,
         idempotencyKey: `charge:${order.idempotency_key}`,
         requestHash: order.request_hash,
@@ -475,26 +500,8 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
           { ledgerAccount: LEDGER.credit, amount: d(order.credit).negated() },
           { ledgerAccount: LEDGER.cardClearing, amount: d(order.card).negated() },
         ],
-      });
+      }, writes);
     }
-    const lockedPart = (v: Decimal.Value) => (opts.fromLocks ? fmt(v) : '0.00');
-    await trx('account_balances')
-      .where({ account_id: order.account_id })
-      .update({
-        cash: trx.raw('cash - ?', [fmt(order.cash)]),
-        cash_locked: trx.raw('cash_locked - ?', [lockedPart(order.cash)]),
-        credit_used: trx.raw('credit_used + ?', [fmt(order.credit)]),
-        credit_locked: trx.raw('credit_locked - ?', [lockedPart(order.credit)]),
-        updated_at: opts.now,
-      });
-    if (order.coupon_id) {
-      await trx('coupons')
-        .where({ id: order.coupon_id })
-        .update({ balance: trx.raw('balance - ?', [fmt(order.coupon)]), locked: trx.raw('locked - ?', [lockedPart(order.coupon)]) });
-    }
-    if (opts.fromLocks) await trx('payment_locks').where({ order_id: order.id, status: 'held' }).update({ status: 'captured', resolved_at: opts.now });
-    const patch = { status: 'paid' as const, card_charge_id: opts.chargeId, ledger_transaction_id: ledgerId, completed_at: opts.now };
-    await trx('orders').where({ id: order.id }).update(patch);
     return { ...order, ...patch };
   }
 

@@ -3,7 +3,7 @@ import { canUpgrade, refundOnUnsubscribe, termPrice, upgradeCharge, usedFraction
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
 import type { PaymentEngine } from '../payments/payment-engine';
-import { deleteBindings, restoreBindings, suspendBindings } from './bindings.repository';
+import { deleteBindings, restoreBindings, suspendBindings, unfitBindings, unfitBindingsRefusal } from './bindings.repository';
 import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
 
 export interface ChargeTermInput {
@@ -125,6 +125,9 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       if (!canUpgrade(input.product, input.fromEdition, input.toEdition, deps.catalog)) {
         return { ok: false, orderId: null, code: 'SUBSCRIPTION.DOWNGRADE_REFUSED', message: `${input.product} cannot go from ${input.fromEdition} to ${input.toEdition}: only upgrades to a higher edition are allowed` };
       }
+      // R-S12 / R-Q1: every bound server must stay protectable by the new edition.
+      const unfit = await unfitBindings(deps.db, input.subscriptionId, to.server_kinds);
+      if (unfit.length > 0) return { ok: false, orderId: null, ...unfitBindingsRefusal(input.product, input.toEdition, to.server_kinds, unfit) };
       const amount = upgradeCharge({
         oldPrices: { monthly: from.monthly, yearly: from.yearly },
         newPrices: { monthly: to.monthly, yearly: to.yearly },

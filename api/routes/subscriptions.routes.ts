@@ -337,7 +337,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
       params: idParams,
       body: z.strictObject({ edition: z.string().min(1).max(64) }),
       idempotent: true,
-      responses: { 200: { description: 'upgraded', schema: z.object({ subscription: subscriptionSchema, charged: z.string() }) }, 402: { description: 'payment failed' }, 422: { description: 'not an upgrade' } },
+      responses: { 200: { description: 'upgraded', schema: z.object({ subscription: subscriptionSchema, charged: z.string() }) }, 402: { description: 'payment failed' }, 409: { description: 'not active, or a bound server the new edition cannot protect (STATE.BOUND_SERVER_KIND, checked by the upgrade before it charges)' }, 422: { description: 'not an upgrade' } },
       handler: async ({ params, body, principal, req }) => {
         const row = await loadOwned(principal, params.id);
         if (!findEdition(deps.catalog, row.product, body.edition)) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${row.product} has no edition ${body.edition}`);

@@ -1,5 +1,6 @@
 import { deleteBindings, restoreBindings, suspendBindings } from '../../activities/subscriptions/bindings.repository';
 import { createApiWorld, ApiWorld } from '../support/api';
+import { defaultCatalog } from '../../catalog/catalog';
 
 // SPEC §6 over HTTP: servers (R-Q1), bindings (R-Q1, R-Q3), automatic binding (R-Q2) and what
 // the subscription lifecycle does to bindings (R-Q4), against the real worker, the
@@ -255,6 +256,45 @@ describe('API: servers and bindings (R-Q1…R-Q4)', () => {
       await w.as(c.key).put(`/v1/accounts/${c.id}/auto-binding`, { enabled: true });
       const node = await register(c, { kind: 'container' });
       expect(node.binding).toMatchObject({ subscription_id: premium.id, edition: 'premium' });
+    });
+  });
+
+  describe('R-S12 / R-Q1: an upgrade keeps every bound server protectable', () => {
+    it('premium → wtp with a container node bound: 409 STATE.BOUND_SERVER_KIND, nothing charged, edition and binding kept; with hosts only it upgrades', async () => {
+      const c = await w.newCustomer({ cash: '1000.00' });
+      const sub = await buy(c, 'premium');
+      const node = await register(c, { kind: 'container' });
+      expect((await bind(c, sub.id, node.id)).status).toBe(201);
+      const cashBefore = (await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash;
+
+      const refused = await w.as(c.key).post(`/v1/subscriptions/${sub.id}/upgrade`, { edition: 'wtp' }, `up-${c.id}-1`);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toMatchObject({ code: 'STATE.BOUND_SERVER_KIND' });
+      expect(refused.body.error.message).toBe(`host-security/wtp protects host servers only; unbind ${node.id} (container) first`);
+      expect((await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe(cashBefore);
+      expect(await w.db('orders').where({ account_id: c.id, kind: 'subscription_upgrade' })).toHaveLength(0);
+      expect((await w.as(c.key).get(`/v1/subscriptions/${sub.id}`)).body.edition).toBe('premium');
+      expect((await bindingsOf(c, sub.id)).map((b) => [b.server_id, b.status])).toEqual([[node.id, 'active']]);
+
+      // The refusal is the upgrade activity's own check, before it charges (called directly here too).
+      const { createActivities } = await import('../../activities');
+      const acts = createActivities({ db: w.db, payments: w.payments, catalog: defaultCatalog });
+      const direct = await acts.chargeUpgrade({
+        subscriptionId: sub.id, accountId: c.id, product: 'host-security', fromEdition: 'premium', toEdition: 'wtp', quantity: 1,
+        termStartedAt: Date.now() - 86_400_000, termMonths: 1, offsetMinutes: 480, at: Date.now(), idempotencyKey: `direct-${c.id}`,
+      });
+      expect(direct).toMatchObject({ ok: false, code: 'STATE.BOUND_SERVER_KIND' });
+      expect((await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe(cashBefore);
+
+      // Unbound, the same upgrade goes through and charges.
+      const binding = (await bindingsOf(c, sub.id))[0];
+      expect((await w.as(c.key).delete(`/v1/bindings/${binding.id}`)).status).toBe(204);
+      const host = await register(c, { kind: 'host' });
+      expect((await bind(c, sub.id, host.id)).status).toBe(201);
+      const upgraded = await w.as(c.key).post(`/v1/subscriptions/${sub.id}/upgrade`, { edition: 'wtp' }, `up-${c.id}-2`);
+      expect(upgraded.status).toBe(200);
+      expect(upgraded.body.subscription.edition).toBe('wtp');
+      expect(Number(upgraded.body.charged)).toBeGreaterThan(0);
     });
   });
 

@@ -12,6 +12,9 @@ export interface RecordStateInput {
 // R-S10: every notification goes to these channels through the outbox.
 export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
 
+/** What kind of term a step starts (the first step of each term names it). */
+const TERM_KIND: Record<string, string> = { purchased: 'purchase', trial_started: 'trial', renewed: 'renewal', renewed_manually: 'manual_renewal' };
+
 const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 /**
@@ -60,13 +63,24 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
     .insert(eventRow(s, input))
     .onConflict(['subscription_id', 'seq', 'type'])
     .ignore();
+  // The current term (issue #6 read model): created by the step that starts it, kept current
+  // (an upgrade changes its edition) by every later step of that term.
+  const term = db.raw(
+    `insert into subscription_terms (subscription_id, term_number, kind, edition, starts_at, ends_at, order_id, seq, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     on conflict (subscription_id, term_number) do update set edition = excluded.edition, ends_at = excluded.ends_at,
+       order_id = coalesce(excluded.order_id, subscription_terms.order_id), seq = excluded.seq
+     where subscription_terms.seq < excluded.seq`,
+    [s.subscriptionId, s.termNumber, TERM_KIND[input.event] ?? (s.trial ? 'trial' : 'renewal'), s.edition, iso(s.termStartedAt), iso(s.expiresAt), s.termOrderId, s.seq, iso(input.at)] as Knex.Value[],
+  );
   if (!input.notify) {
-    await db.with('subscription_row', upsert).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
+    await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
     return;
   }
   const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
   await db
     .with('subscription_row', upsert)
+    .with('term_row', term)
     .with('timeline_event', event)
     .insert(NOTIFICATION_CHANNELS.map((channel) => ({
       account_id: s.accountId,

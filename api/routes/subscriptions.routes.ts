@@ -24,7 +24,16 @@ import { decodeCursor, encodeCursor, idParams, list, pageQuery, termSchema } fro
 const TERMINAL = new Set(['released', 'unsubscribed']);
 
 const instantOrNull = z.string().nullable();
-export const subscriptionSchema = z.object({
+export const termRowSchema = z.object({
+  term_number: z.number().int(),
+  kind: z.enum(['purchase', 'trial', 'renewal', 'manual_renewal']),
+  edition: z.string(),
+  starts_at: z.string(),
+  ends_at: z.string(),
+  order_id: z.string().nullable(),
+}).openapi('SubscriptionTerm');
+
+const subscriptionSchema = z.object({
   id: z.string(),
   account_id: z.string(),
   product: z.string(),
@@ -349,6 +358,44 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
         const result = await viaUpdate(() => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(upgradeUpdate, { args: [{ edition: body.edition, requestKey }] }));
         if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
         return { status: 200, body: { subscription: viewToJson(result.view), charged: result.charged ?? '0.00' } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/subscriptions/{id}/terms',
+      summary: 'The terms of the subscription, oldest first: kind (purchase, trial, renewal, manual_renewal), edition, start, end, paying order',
+      access: 'owner',
+      tags: ['subscriptions'],
+      params: idParams,
+      query: pageQuery,
+      responses: { 200: { description: 'a page of terms', schema: list(termRowSchema) } },
+      handler: async ({ params, query, principal }) => {
+        await loadOwned(principal, params.id);
+        const cursor = decodeCursor(query.cursor);
+        if (query.cursor !== undefined && (!cursor || cursor.length !== 1 || typeof cursor[0] !== 'number')) {
+          throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
+        }
+        const rows = await deps.db('subscription_terms')
+          .where({ subscription_id: params.id })
+          .andWhere('term_number', '>', cursor ? (cursor[0] as number) : 0)
+          .orderBy('term_number')
+          .limit(query.limit + 1);
+        const page = rows.slice(0, query.limit);
+        const last = page[page.length - 1];
+        return {
+          status: 200,
+          body: {
+            data: page.map((r) => ({
+              term_number: r.term_number,
+              kind: r.kind,
+              edition: r.edition,
+              starts_at: toIsoLocal(new Date(r.starts_at).getTime(), offset),
+              ends_at: toIsoLocal(new Date(r.ends_at).getTime(), offset),
+              order_id: r.order_id,
+            })),
+            next_cursor: rows.length > query.limit && last ? encodeCursor([last.term_number]) : null,
+          },
+        };
       },
     }),
     defineRoute({

@@ -53,6 +53,34 @@ describe('API: buy a monthly host-security/enterprise from cash and let it lapse
     ]);
   });
 
+  it('GET /v1/subscriptions/{id}/terms: the purchase and two auto-renewals, contiguous, each with its order, paged', async () => {
+    const c = await w.newCustomer({ cash: '100.00' });
+    const buy = await w.as(c.key).post('/v1/subscriptions', {
+      account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 }, auto_renew: true,
+    }, 'buy-terms');
+    expect(buy.status).toBe(201);
+    const start = DateTime.fromISO(buy.body.started_at, { setZone: true });
+    // R-S3: each renewal is made at 03:00 seven days before the expiry; after the second one:
+    await w.env.sleep(start.plus({ months: 2, days: -6 }).toMillis() - (await w.env.currentTimeMs()));
+    const res = await w.as(c.key).get(`/v1/subscriptions/${buy.body.id}/terms`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((t: any) => [t.term_number, t.kind, t.edition, ms(t.starts_at), ms(t.ends_at)])).toEqual([
+      [1, 'purchase', 'enterprise', start.toMillis(), start.plus({ months: 1 }).toMillis()],
+      [2, 'renewal', 'enterprise', start.plus({ months: 1 }).toMillis(), start.plus({ months: 2 }).toMillis()],
+      [3, 'renewal', 'enterprise', start.plus({ months: 2 }).toMillis(), start.plus({ months: 3 }).toMillis()],
+    ]);
+    expect(res.body.data[0].starts_at).toMatch(/\+08:00$/);
+    const orders = (await w.db('orders').where({ subscription_id: buy.body.id, status: 'paid' }).orderBy('created_at').pluck('id')) as string[];
+    expect(res.body.data.map((t: any) => t.order_id)).toEqual(orders);
+    expect((await w.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe('25.00'); // 3 × 25.00
+
+    const first = await w.as(c.key).get(`/v1/subscriptions/${buy.body.id}/terms?limit=2`);
+    expect(first.body.data.map((t: any) => t.term_number)).toEqual([1, 2]);
+    const rest = await w.as(c.key).get(`/v1/subscriptions/${buy.body.id}/terms?limit=2&cursor=${first.body.next_cursor}`);
+    expect(rest.body).toMatchObject({ data: [{ term_number: 3 }], next_cursor: null });
+    expect((await w.as(c.key).get(`/v1/subscriptions/${buy.body.id}/terms?cursor=forged`)).status).toBe(400);
+  });
+
   it('answers 402 with nothing created when the cash does not cover the purchase', async () => {
     const c = await w.newCustomer({ cash: '10.00' });
     const buy = await w.as(c.key).post('/v1/subscriptions', {

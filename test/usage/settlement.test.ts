@@ -95,6 +95,11 @@ describe('hourly settlement (R-U1, R-U2, R-U3, R-U4, R-C4)', () => {
       { status: 'duplicate' },
       { status: 'duplicate' },
     ]);
+    // New and already-stored records in one batch: the fast plain insert fails on the stored
+    // ones and the whole batch is stored again on the careful path — the new one once.
+    const mixed = [batch[0], { ...batch[0], id: 'r-4', resourceId: 'img_1', quantity: '0' }];
+    expect((await insertUsageRecords(db, mixed, { now, offsetMinutes: CST })).map((o) => o.status)).toEqual(['duplicate', 'accepted']);
+    expect(Number((await db('usage_records').where({ account_id: acc }).count({ n: '*' }))[0].n)).toBe(4);
     const r = await settle(acc, at('2026-03-22T10:00'));
     expect(r.total).toBe('0.60'); // 6 scans × 0.10, once
     expect((await lines(r.billId)).map((l) => [l.resource_id, l.quantity, l.amount])).toEqual([

@@ -73,6 +73,28 @@ export const PERMANENT_REFUSALS: ReadonlySet<BindingRefusalCode> = new Set([
   'BINDING.REGION_MISMATCH',
 ]);
 
+/** Catalog `server_kinds`: can an edition offering these kinds protect a server of this kind (R-Q1)? */
+export function canProtect(serverKinds: readonly string[], kind: string): boolean {
+  return serverKinds.includes(kind);
+}
+
+/**
+ * R-S12 with R-Q1: an upgrade must leave every server bound to the subscription (suspended
+ * bindings included: they come back on renewal, R-Q4) protectable by the new edition. Returns
+ * the refusal naming the servers that would not be, or null.
+ */
+export function upgradeBindingRefusal(
+  target: { product: string; edition: string; serverKinds: readonly string[] },
+  bound: readonly { serverId: string; kind: string }[],
+): { code: 'STATE.BOUND_SERVER_KIND'; message: string } | null {
+  const unfit = bound.filter((b) => !canProtect(target.serverKinds, b.kind));
+  if (unfit.length === 0) return null;
+  return {
+    code: 'STATE.BOUND_SERVER_KIND',
+    message: `${target.product}/${target.edition} protects ${target.serverKinds.join(' and ')} servers only; unbind ${unfit.map((u) => `${u.serverId} (${u.kind})`).join(', ')} first`,
+  };
+}
+
 /**
  * R-Q1 / R-Q3 / R-Q4: why `quota` cannot be bound to `server` now, or null when it can.
  * `boundCount` is the quota's live bindings (suspended ones included). The order puts what can
@@ -87,7 +109,7 @@ export function bindingRefusal(server: BindingServer, quota: BindingQuota, bound
   if (quota.billingMode !== 'yearly_monthly') {
     return { code: 'BINDING.BILLING_MODE', message: `subscription ${quota.id} is pay-per-use; only yearly/monthly quotas are bound to servers` };
   }
-  if (!quota.serverKinds.includes(server.kind)) {
+  if (!canProtect(quota.serverKinds, server.kind)) {
     return {
       code: 'BINDING.SERVER_KIND',
       message: `${quota.product}/${quota.edition} protects ${quota.serverKinds.join(' and ')} servers, not a ${server.kind}`,

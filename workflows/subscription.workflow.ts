@@ -128,9 +128,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   /** After a successful renewal: back to active, bindings restored if protection had stopped (R-Q4). */
   async function reactivate(at: number, event: string, details: Record<string, unknown>): Promise<void> {
-    const wasSuspended = state.status === 'frozen' || state.status === 'isolated';
-    const wasTrial = state.status === 'trial';
-    state = { ...state, status: 'active', trial: wasTrial ? false : state.trial };
+    const wasSuspended = bindingsSuspended(state);
+    state = reactivated(state);
     if (wasSuspended) await acts.restoreBindings({ subscriptionId: state.subscriptionId });
     await record(event, at, details, 'subscription.renewed');
   }
@@ -153,11 +152,10 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     // states both possible next states up front, the activity writes the one that happened. A
     // renewal is then one activation of workflow code instead of three (what a 03:00 storm pays).
     const attempted: SubscriptionState = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false, seq: state.seq + 1 };
-    const renewed: SubscriptionState = { ...extendedBy(attempted, period, null), status: 'active', trial: state.status === 'trial' ? false : state.trial };
+    const renewed = reactivated(extendedBy(attempted, period, null));
     const outcome = await acts.renewTerm({
       charge: chargeInput(state, period, 'renewal', key, at),
-      // R-Q4: a renewal out of frozen/isolated restores the remembered bindings.
-      restoreBindings: state.status === 'frozen' || state.status === 'isolated',
+      restoreBindings: bindingsSuspended(state),
       renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed' },
       failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed' },
     });
@@ -414,6 +412,16 @@ function rolloverInstant(subscriptionId: string, renewedAt: number): number {
 /** The payment for `term` of this subscription's edition × quantity under a business key (R-P5). */
 function chargeInput(s: SubscriptionState, term: Term, reason: 'renewal' | 'manual_renewal', idempotencyKey: string, at: number) {
   return { subscriptionId: s.subscriptionId, accountId: s.accountId, product: s.product, edition: s.edition, quantity: s.quantity, term, reason, idempotencyKey, at };
+}
+
+/** R-S7 / R-S9: frozen and isolated hold the bindings suspended; a renewal restores them (R-Q4). */
+function bindingsSuspended(s: SubscriptionState): boolean {
+  return s.status === 'frozen' || s.status === 'isolated';
+}
+
+/** After a successful renewal: active again, and no longer a trial. */
+function reactivated(s: SubscriptionState): SubscriptionState {
+  return { ...s, status: 'active', trial: s.status === 'trial' ? false : s.trial };
 }
 
 /** `s` with its term extended by `period` from the current expiry (R-S4), counted from the anchor (R-T2). */

@@ -104,12 +104,12 @@ export async function writeTransaction(
   const sum = entries.reduce((s, e) => s.plus(e.amount), new Decimal(0));
   if (!sum.isZero()) throw new Error(`R-M3: refusing to write an unbalanced ${tx.kind} transaction (sum ${sum.toFixed(2)})`);
   const id = tx.id ?? newId('txn');
-  const header = trx('ledger_transactions').insert(headerRow(tx, id));
+  const header = headerRow(tx, id);
   // Header, entries and the caller's writes in one statement (data-modifying CTEs): one round
   // trip. The deferred R-M3 trigger still checks the sum at commit.
   const rows = entries.map((e) => ({ transaction_id: id, account_id: tx.accountId, ledger_account: e.ledgerAccount, amount: e.amount.toFixed(2) }));
-  if (rows.length === 0) await inOneStatement(trx, together, (q) => q.insert(headerRow(tx, id)).into('ledger_transactions'));
-  else await inOneStatement(trx, [...together, header], (q) => q.insert(rows).into('ledger_entries'));
+  if (rows.length === 0) await inOneStatement(trx, together, (q) => q.insert(header).into('ledger_transactions'));
+  else await inOneStatement(trx, [...together, trx('ledger_transactions').insert(header)], (q) => q.insert(rows).into('ledger_entries'));
   return id;
 }
 

@@ -51,25 +51,12 @@ export async function deleteBindings(db: Knex, subscriptionId: string): Promise<
   });
 }
 
-/**
- * R-S12 / R-Q1: the servers bound to the subscription (suspended bindings included: they come back
- * on a renewal, R-Q4) whose kind the edition `kinds` cannot protect. An upgrade to an edition
- * that would leave one of them unprotectable is refused before any money moves.
- */
-export async function unfitBindings(db: Knex, subscriptionId: string, kinds: readonly string[]): Promise<{ server_id: string; kind: string }[]> {
+/** The kinds of the servers bound to the subscription, suspended bindings included (R-Q4). */
+export async function boundServerKinds(db: Knex, subscriptionId: string): Promise<{ serverId: string; kind: string }[]> {
   return db('bindings as b')
     .join('servers as s', 's.id', 'b.server_id')
     .where('b.subscription_id', subscriptionId)
     .whereNull('b.deleted_at')
-    .whereNot((q) => q.whereIn('s.kind', [...kinds]))
     .orderBy('b.server_id')
-    .select('b.server_id', 's.kind');
-}
-
-/** The refusal for {@link unfitBindings}: a stable code and a message naming the servers. */
-export function unfitBindingsRefusal(product: string, edition: string, kinds: readonly string[], unfit: { server_id: string; kind: string }[]) {
-  return {
-    code: 'STATE.BOUND_SERVER_KIND',
-    message: `${product}/${edition} protects ${kinds.join(' and ')} servers only; unbind ${unfit.map((u) => `${u.server_id} (${u.kind})`).join(', ')} first`,
-  };
+    .select({ serverId: 'b.server_id', kind: 's.kind' });
 }

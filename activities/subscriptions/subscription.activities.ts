@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import { canUpgrade, refundOnUnsubscribe, termPrice, upgradeCharge, usedFractionOfTerm } from '../../billing/subscription-rules';
+import { upgradeBindingRefusal } from '../../billing/binding-rules';
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
 import type { PaymentEngine } from '../payments/payment-engine';
-import { deleteBindings, restoreBindings, suspendBindings, unfitBindings, unfitBindingsRefusal } from './bindings.repository';
+import { boundServerKinds, deleteBindings, restoreBindings, suspendBindings } from './bindings.repository';
 import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
 
 export interface ChargeTermInput {
@@ -126,8 +127,8 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
         return { ok: false, orderId: null, code: 'SUBSCRIPTION.DOWNGRADE_REFUSED', message: `${input.product} cannot go from ${input.fromEdition} to ${input.toEdition}: only upgrades to a higher edition are allowed` };
       }
       // R-S12 / R-Q1: every bound server must stay protectable by the new edition.
-      const unfit = await unfitBindings(deps.db, input.subscriptionId, to.server_kinds);
-      if (unfit.length > 0) return { ok: false, orderId: null, ...unfitBindingsRefusal(input.product, input.toEdition, to.server_kinds, unfit) };
+      const unfit = upgradeBindingRefusal({ product: input.product, edition: input.toEdition, serverKinds: to.server_kinds }, await boundServerKinds(deps.db, input.subscriptionId));
+      if (unfit) return { ok: false, orderId: null, ...unfit };
       const amount = upgradeCharge({
         oldPrices: { monthly: from.monthly, yearly: from.yearly },
         newPrices: { monthly: to.monthly, yearly: to.yearly },

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  upgradeBindingRefusal,
   AUTO_BIND_ORDER,
   BindingServer,
   bindingRefusal,
@@ -214,5 +215,19 @@ describe('R-Q1 bindingRefusal', () => {
     expect(PERMANENT_REFUSALS.has('BINDING.REGION_MISMATCH')).toBe(true);
     expect(PERMANENT_REFUSALS.has('BINDING.AGENT_OFFLINE')).toBe(false);
     expect(PERMANENT_REFUSALS.has('BINDING.QUOTA_FULL')).toBe(false);
+  });
+});
+
+describe('R-S12 with R-Q1: an upgrade keeps bound servers protectable', () => {
+  const wtp = { product: 'host-security', edition: 'wtp', serverKinds: findEdition(defaultCatalog, 'host-security', 'wtp')!.server_kinds };
+  it('refuses wtp (hosts only) while a container node is bound, naming it', () => {
+    expect(upgradeBindingRefusal(wtp, [{ serverId: 'srv_a', kind: 'host' }, { serverId: 'srv_b', kind: 'container' }])).toEqual({
+      code: 'STATE.BOUND_SERVER_KIND',
+      message: 'host-security/wtp protects host servers only; unbind srv_b (container) first',
+    });
+  });
+  it('allows it with hosts only, or nothing bound', () => {
+    expect(upgradeBindingRefusal(wtp, [{ serverId: 'srv_a', kind: 'host' }])).toBeNull();
+    expect(upgradeBindingRefusal(wtp, [])).toBeNull();
   });
 });

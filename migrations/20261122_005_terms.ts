@@ -16,12 +16,13 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('created_at', { useTz: true }).notNullable();
     t.primary(['subscription_id', 'term_number']);
   });
-  // Terms of subscriptions that exist already, from their current state (earlier terms are in
-  // subscription_events and orders).
+  // Subscriptions that exist already and are still in their first term: that term's start is
+  // exactly started_at. A later term's start isn't stored on the subscription row (manual renewals
+  // can change the term length), so its row is written by the workflow's next step, which carries
+  // the term's own start.
   await knex.raw(`insert into subscription_terms (subscription_id, term_number, kind, edition, starts_at, ends_at, order_id, seq, created_at)
-    select id, term_number, case when trial then 'trial' when term_number = 1 then 'purchase' else 'renewal' end, edition,
-           coalesce(anchor_at, started_at), expires_at, null, seq, updated_at
-      from subscriptions where expires_at is not null and started_at is not null`);
+    select id, 1, case when trial then 'trial' else 'purchase' end, edition, started_at, expires_at, null, seq, updated_at
+      from subscriptions where term_number = 1`);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -31,8 +31,11 @@ describe('pay-per-use API (R-U1, R-U3, R-U4, R-I1)', () => {
   it('validates each record on its own and answers one result per record, in order', async () => {
     const c = await customer();
     const other = await customer();
+    // One object sent twice: the clock moves between calls to record(), and a record id sent
+    // again with different content is a conflict, not a duplicate (R-U3).
+    const ok = record(c.id, 'ok-1');
     const res = await world.as(c.key).post('/v1/usage-records', { records: [
-      record(c.id, 'ok-1'),
+      ok,
       record(c.id, 'bad-qty', { quantity: '-1' }),
       record(c.id, 'extra', { colour: 'red' }),
       record(c.id, 'metric', { metric: 'cpu_hours' }),
@@ -40,7 +43,7 @@ describe('pay-per-use API (R-U1, R-U3, R-U4, R-I1)', () => {
       record(c.id, 'order', { period_start: new Date(now()).toISOString(), period_end: new Date(now() - 60_000).toISOString() }),
       record(c.id, 'future', { period_end: new Date(now() + 3_600_000).toISOString() }),
       { nonsense: true },
-      record(c.id, 'ok-1'), // the same record twice in one batch
+      ok, // the same record twice in one batch
     ] });
     expect(res.status).toBe(200);
     expect(res.body.results.map((r: any) => [r.id, r.status, r.error?.code])).toEqual([

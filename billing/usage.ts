@@ -97,6 +97,8 @@ export interface HourlyLine {
   hourlyPrice: Decimal.Value;
   seconds: number;
   quantity: number;
+  /** R-U4: quota-seconds of this line drawn from quota-hour packages (not billed); 0 if absent */
+  coveredQuotaSeconds?: Decimal.Value;
 }
 
 // R-U1 / R-M2: an hour's bill for an account: the exact sum of its lines, rounded half-up
@@ -147,6 +149,26 @@ export function drawdownPackages(packages: readonly UsagePackage[], usage: Decim
 }
 
 export type ResetPolicy = 'none' | 'monthly' | 'yearly';
+
+// R-U4 "720 quota-hours": pay-per-use protection of one edition can be prepaid in quota-hours.
+// The package's metric names the edition, because editions have different hourly prices (SPEC §3).
+const QUOTA_HOURS_PREFIX = 'quota_hours.';
+
+export function quotaHourMetric(product: string, edition: string): string {
+  return `${QUOTA_HOURS_PREFIX}${product}.${edition}`;
+}
+
+export function isQuotaHourMetric(metric: string): boolean {
+  return metric.startsWith(QUOTA_HOURS_PREFIX);
+}
+
+// R-U1 / R-U4: protection is billed per second, so a quota-hour package is drawn in
+// quota-seconds: its draws, and what is left of it in pricing, count 3600 units per quota-hour of
+// content. That keeps every draw and every excess fee exact (an hour's 2746 s is not a finite
+// decimal number of hours). Other metrics are drawn in their own unit.
+export function drawUnitsPerContentUnit(metric: string): number {
+  return isQuotaHourMetric(metric) ? 3600 : 1;
+}
 
 // R-U4: start of the package period containing `now`: the purchase for `none`, else the latest
 // monthly/yearly anniversary of the purchase (R-T2 clamping, counted from the purchase).
@@ -213,6 +235,9 @@ export function settlementHourFor(recordHour: number, settledThrough: number | n
 export interface ProtectionUsage extends HourlyLine {
   protectionId: string;
   resourceId: string;
+  /** with the edition, names the quota-hour packages that cover this line (R-U4) */
+  product?: string;
+  edition?: string;
 }
 
 /** R-C4 / R-U3: one resource's metered usage of a metric in the hour being settled. */
@@ -223,24 +248,44 @@ export interface MeteredUsage {
   quantity: Decimal.Value;
 }
 
+/** `remaining` is in draw units (drawUnitsPerContentUnit): quota-seconds for quota-hour packages */
 export interface MetricPackage extends UsagePackage {
   metric: string;
 }
 
 export interface PricedHour<P extends ProtectionUsage = ProtectionUsage, M extends MeteredUsage = MeteredUsage> {
-  protections: (P & { amount: Decimal })[];
+  protections: (P & { coveredQuotaSeconds: Decimal; amount: Decimal })[];
   metered: (Omit<M, 'quantity'> & { quantity: Decimal; covered: Decimal; billed: Decimal; amount: Decimal })[];
   draws: Drawdown['draws'];
   total: Decimal;
 }
 
 // R-U1 / R-C4 / R-U4 / R-M2: an account's bill for one settled hour. Protection lines bill their
-// seconds (R-U1); metered usage is drawn from the metric's packages first, earliest expiry first,
-// and only the excess is billed at the unit price (R-U4); the packages cover the lines in the
-// order given. Line amounts are unrounded; the total is rounded once (billTotal).
+// seconds (R-U1), less the quota-seconds drawn from their edition's quota-hour packages; metered
+// usage is drawn from the metric's packages. Packages are drawn earliest expiry first and only
+// the excess is billed (R-U4); the packages cover the lines in the order given. Line amounts are
+// unrounded; the total is rounded once (billTotal).
 export function priceHour<P extends ProtectionUsage, M extends MeteredUsage>(p: { protections: readonly P[]; metered: readonly M[]; packages: readonly MetricPackage[]; at: number }): PricedHour<P, M> {
-  const protections = p.protections.filter((l) => l.seconds > 0).map((l) => ({ ...l, amount: hourlyFee(l.hourlyPrice, l.seconds, l.quantity) }));
   const draws: Drawdown['draws'] = [];
+  const billed = p.protections.filter((l) => l.seconds > 0);
+  const covered = new Map<P, Decimal>();
+  const quotaMetrics = [...new Set(billed.filter((l) => l.product && l.edition).map((l) => quotaHourMetric(l.product as string, l.edition as string)))];
+  for (const metric of quotaMetrics) {
+    const lines = billed.filter((l) => l.product && l.edition && quotaHourMetric(l.product, l.edition) === metric);
+    const quotaSeconds = lines.reduce((sum, l) => sum.plus(exact(l.seconds).times(l.quantity)), exact(0));
+    const drawn = drawdownPackages(p.packages.filter((pk) => pk.metric === metric), quotaSeconds, p.at);
+    draws.push(...drawn.draws);
+    let cover = quotaSeconds.minus(drawn.excess);
+    for (const l of lines) {
+      const c = Decimal.min(exact(l.seconds).times(l.quantity), cover);
+      cover = cover.minus(c);
+      covered.set(l, plain(c));
+    }
+  }
+  const protections = billed.map((l) => {
+    const coveredQuotaSeconds = covered.get(l) ?? ZERO;
+    return { ...l, coveredQuotaSeconds, amount: plain(lineSecondsValue({ ...l, coveredQuotaSeconds }).div(3600)) };
+  });
   const metered: PricedHour<P, M>['metered'] = [];
   for (const metric of [...new Set(p.metered.map((m) => m.metric))]) {
     const lines = p.metered.filter((m) => m.metric === metric);
@@ -291,10 +336,14 @@ function monthsPerPeriod(reset: 'monthly' | 'yearly'): number {
   return reset === 'yearly' ? 12 : 1;
 }
 
+// price × (billed quota-seconds − those covered by packages): the line's fee × 3600.
 function lineSecondsValue(line: HourlyLine): Decimal {
   if (!Number.isInteger(line.seconds) || line.seconds < 0 || line.seconds > 3600) throw new RangeError(`seconds in an hour must be an integer 0..3600, got ${line.seconds}`);
   if (!Number.isInteger(line.quantity) || line.quantity < 1) throw new RangeError(`quantity must be a positive integer, got ${line.quantity}`);
-  return exact(toMoney(line.hourlyPrice)).times(line.seconds).times(line.quantity);
+  const quotaSeconds = exact(line.seconds).times(line.quantity);
+  const covered = nonNegative(line.coveredQuotaSeconds ?? 0, 'covered quota-seconds');
+  if (covered.gt(quotaSeconds)) throw new RangeError(`covered quota-seconds ${covered.toString()} exceed the line's ${quotaSeconds.toString()}`);
+  return exact(toMoney(line.hourlyPrice)).times(quotaSeconds.minus(covered));
 }
 
 function overlapSeconds(i: Interval, hourStartMs: number): number {

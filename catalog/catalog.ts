@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import defaultCatalogJson from './default-catalog.json';
+import { quotaHourMetric } from '../billing/usage';
 
 // SPEC §3: the catalog is data. This module validates it and answers lookups; it does no I/O
 // itself (a file given by QUOTAFLOW_CATALOG is read by the caller and passed to parseCatalog).
@@ -53,4 +54,28 @@ export function findEdition(catalog: Catalog, product: string, edition: string):
 /** R-C1: which billing modes an edition offers (a missing price means "not offered"). */
 export function offersMode(e: CatalogEdition, mode: BillingMode): boolean {
   return mode === 'pay_per_use' ? e.pay_per_use_hourly !== null : e.monthly !== null || e.yearly !== null;
+}
+
+/** R-U4: a metric that usage packages can be bought for, and what one unit of content costs. */
+export interface PackageMetric {
+  metric: string;
+  /** price of one unit of content (a scan, a quota-hour) */
+  unitPrice: string;
+  /** the order's product (R-P1 purpose): the service, or the product of the edition */
+  product: string;
+}
+
+// R-U4: packages exist for every metered service (R-C4) and, as quota-hours, for every edition
+// that offers pay-per-use (SPEC "720 quota-hours"), priced at the edition's hourly price.
+export function packageMetrics(catalog: Catalog): Map<string, PackageMetric> {
+  const out = new Map<string, PackageMetric>();
+  for (const s of catalog.services) out.set(s.metric, { metric: s.metric, unitPrice: s.unit_price, product: s.service });
+  for (const p of catalog.products) {
+    for (const e of p.editions) {
+      if (e.pay_per_use_hourly === null) continue;
+      const metric = quotaHourMetric(p.product, e.edition);
+      out.set(metric, { metric, unitPrice: e.pay_per_use_hourly, product: p.product });
+    }
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { HOUR_MS } from '../../billing/calendar';
 import { sumMoney } from '../../billing/money';
-import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage } from '../../billing/usage';
+import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric } from '../../billing/usage';
 import type { Catalog } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
 import type { PaymentEngine } from '../payments/payment-engine';
@@ -76,7 +76,10 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
           where account_id = ? and settlement_hour = ? group by resource_id, metric order by resource_id, metric`,
         [input.accountId, hourStart],
       )).rows;
-      const packages = metered.length ? await usablePackages(trx, input.accountId, [...new Set(metered.map((m) => m.metric))], input.hourStart, input.offsetMinutes) : [];
+      // R-U4: the packages that can cover this hour: the metered metrics' and the quota-hours of
+      // the editions protecting servers in it.
+      const packageMetrics = [...new Set([...metered.map((m) => m.metric), ...protections.filter((l) => l.seconds > 0).map((l) => quotaHourMetric(l.product, l.edition))])];
+      const packages = packageMetrics.length ? await usablePackages(trx, input.accountId, packageMetrics, input.hourStart, input.offsetMinutes) : [];
       const priced = priceHour({
         protections,
         metered: metered.map((m) => ({ resourceId: m.resource_id, metric: m.metric, quantity: m.quantity, unitPrice: unitPriceOf(m.metric) })),
@@ -106,7 +109,8 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
       const lines = [
         ...priced.protections.map((l) => ({
           kind: 'protection', resource_id: l.resourceId, protection_id: l.protectionId, product: l.product, edition: l.edition, metric: null,
-          seconds: l.seconds, quantity: String(l.quantity), unit_price: String(l.hourlyPrice), covered: '0', billed_quantity: String(l.quantity), amount: l.amount.toFixed(12),
+          // R-U4: for a protection line `covered` is quota-seconds drawn from quota-hour packages.
+          seconds: l.seconds, quantity: String(l.quantity), unit_price: String(l.hourlyPrice), covered: l.coveredQuotaSeconds.toString(), billed_quantity: String(l.quantity), amount: l.amount.toFixed(12),
         })),
         ...priced.metered.map((l) => ({
           kind: 'usage', resource_id: l.resourceId, protection_id: null, product: null, edition: null, metric: l.metric,

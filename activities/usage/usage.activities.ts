@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { addTerm, Term } from '../../billing/calendar';
 import { packagePrice, ResetPolicy } from '../../billing/usage';
-import type { Catalog } from '../../catalog/catalog';
+import { Catalog, packageMetrics } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
 import type { AccountState, BuyPackagesResult } from '../../workflows/account.messages';
 import type { PaymentEngine } from '../payments/payment-engine';
@@ -115,15 +115,15 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
      * purchase id: the charge key is derived from it (R-P5) and so are the package ids.
      */
     async buyUsagePackages(input: BuyPackagesInput): Promise<BuyPackagesResult> {
-      const service = deps.catalog.services.find((s) => s.metric === input.metric);
-      if (!service) return { ok: false, code: 'USAGE.UNKNOWN_METRIC', message: `no metered service has the metric ${input.metric}`, packageIds: [] };
-      const amount = packagePrice(service.unit_price, input.content, input.count, input.term, input.reset);
+      const priced = packageMetrics(deps.catalog).get(input.metric); // R-U4: a service's metric or an edition's quota-hours
+      if (!priced) return { ok: false, code: 'USAGE.UNKNOWN_METRIC', message: `no usage package is sold for the metric ${input.metric}`, packageIds: [] };
+      const amount = packagePrice(priced.unitPrice, input.content, input.count, input.term, input.reset);
       let orderId: string | null = null;
       if (amount.greaterThan(0)) {
         const charged = await deps.payments.charge({
           accountId: input.accountId,
           listAmount: amount.toFixed(2),
-          purpose: { kind: 'usage_package', resourceId: input.purchaseId, description: `${input.count} × ${input.content} ${input.metric}, ${input.term.count} ${input.term.unit}(s), reset ${input.reset}`, product: service.service },
+          purpose: { kind: 'usage_package', resourceId: input.purchaseId, description: `${input.count} × ${input.content} ${input.metric}, ${input.term.count} ${input.term.unit}(s), reset ${input.reset}`, product: priced.product },
           idempotencyKey: `account:${input.accountId}:packages:${input.purchaseId}`,
           at: new Date(input.at),
         });

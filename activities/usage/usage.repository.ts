@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { HOUR_MS } from '../../billing/calendar';
-import { currentPeriodStart, MetricPackage, packageRemainingAfterReset, ResetPolicy, settlementHourFor, usageRecordHour } from '../../billing/usage';
+import { exact } from '../../billing/money';
+import { currentPeriodStart, drawUnitsPerContentUnit, MetricPackage, packageRemainingAfterReset, ResetPolicy, settlementHourFor, usageRecordHour } from '../../billing/usage';
 import { newId } from '../../common/ids';
 
 // Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
@@ -342,7 +343,10 @@ export async function usablePackages(conn: Knex | Knex.Transaction, accountId: s
   return withRemaining(conn, rows, hourStartMs, offsetMinutes);
 }
 
-/** R-U4: content minus what the current reset period has drawn (packageRemainingAfterReset). */
+/**
+ * R-U4: content minus what the current reset period has drawn (packageRemainingAfterReset), in
+ * draw units (quota-seconds for quota-hour packages: drawUnitsPerContentUnit).
+ */
 export async function withRemaining<R extends { id: string; metric: string; content: string; reset: ResetPolicy; purchased_at: Date; expires_at: Date }>(
   conn: Knex | Knex.Transaction, rows: R[], at: number, offsetMinutes: number,
 ): Promise<(R & MetricPackage)[]> {
@@ -360,7 +364,7 @@ export async function withRemaining<R extends { id: string; metric: string; cont
     ...r,
     expiresAt: r.expires_at.getTime(),
     remaining: packageRemainingAfterReset(
-      { content: r.content, purchasedAt: r.purchased_at.getTime(), reset: r.reset, draws: [{ at: since[i], amount: usedById.get(r.id) ?? '0' }] },
+      { content: exact(r.content).times(drawUnitsPerContentUnit(r.metric)), purchasedAt: r.purchased_at.getTime(), reset: r.reset, draws: [{ at: since[i], amount: usedById.get(r.id) ?? '0' }] },
       at,
       offsetMinutes,
     ),

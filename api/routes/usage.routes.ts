@@ -15,8 +15,8 @@ import {
 } from '../../activities/usage/usage.repository';
 import { toIsoLocal } from '../../billing/calendar';
 import { isDecimalString } from '../../billing/money';
-import { MAX_PACKAGES_PER_PURCHASE, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
-import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
+import { drawUnitsPerContentUnit, MAX_PACKAGES_PER_PURCHASE, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
+import { findEdition, findProduct, offersMode, packageMetrics } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { ArrearsStatus, BillingAccountId } from '../../common/search-attributes';
 import { buyPackagesUpdate, getAccountStateQuery } from '../../workflows/account.messages';
@@ -92,7 +92,7 @@ const recordResult = z.object({
 
 const packageBody = z.strictObject({
   account_id: accountId,
-  metric: z.string().min(1).max(64),
+  metric: z.string().min(1).max(64).openapi({ description: "a metered service's metric (image_scans) or an edition's pay-per-use quota-hours: quota_hours.<product>.<edition>" }),
   content: positive6('content'),
   count: z.number().int().min(1).max(MAX_PACKAGES_PER_PURCHASE),
   term: termSchema,
@@ -130,7 +130,7 @@ const billLineSchema = z.object({
   seconds: z.number().int().nullable(),
   quantity: z.string(),
   unit_price: z.string(),
-  covered: z.string(),
+  covered: z.string().openapi({ description: 'drawn from usage packages (R-U4): units of the metric for a usage line, quota-seconds of quota-hour packages for a protection line' }),
   billed_quantity: z.string(),
   amount: z.string(),
 });
@@ -181,6 +181,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
   /** The API's clock: the host's, or the one the deps carry (tests follow the time-skipping server). */
   const now = () => (deps.clock ? deps.clock.now().getTime() : Date.now());
   const metricPrices = new Map(deps.catalog.services.map((s) => [s.metric, s.unit_price]));
+  const packageMetricNames = [...packageMetrics(deps.catalog).keys()]; // R-U4: services and quota-hours
 
   async function ownedAccount(principal: Principal | null, id: string) {
     assertAccountAccess(principal, id);
@@ -275,7 +276,8 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       purchase_id: p.purchase_id,
       metric: p.metric,
       content: trimDecimal(p.content),
-      remaining: expired ? '0' : trimDecimal(new Decimal(p.remaining).toFixed(6)),
+      // R-U4: drawn in draw units (quota-seconds for quota-hours); shown in the content's unit.
+      remaining: expired ? '0' : trimDecimal(new Decimal(p.remaining).div(drawUnitsPerContentUnit(p.metric)).toFixed(6)),
       reset: p.reset,
       term: { unit: p.term_unit, count: p.term_count },
       purchased_at: local(purchasedAt) as string,
@@ -441,7 +443,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'post',
       path: '/v1/usage-packages',
-      summary: `Buy prepaid usage packages (R-U4): at most ${MAX_PACKAGES_PER_PURCHASE} at once; usage draws on them first, earliest expiry first`,
+      summary: `Buy prepaid usage packages (R-U4): at most ${MAX_PACKAGES_PER_PURCHASE} at once, of a metered service's metric (image_scans) or of an edition's pay-per-use quota-hours (quota_hours.<product>.<edition>, e.g. quota_hours.host-security.enterprise); usage draws on them first, earliest expiry first`,
       access: 'owner',
       tags: ['pay-per-use'],
       body: packageBody,
@@ -453,7 +455,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       },
       handler: async ({ body, principal, req }) => {
         const account = await ownedAccount(principal, body.account_id);
-        if (!metricPrices.has(body.metric)) throw new ApiError(422, 'USAGE.UNKNOWN_METRIC', `no metered service has the metric ${body.metric}`, { metrics: [...metricPrices.keys()] });
+        if (!packageMetricNames.includes(body.metric)) throw new ApiError(422, 'USAGE.UNKNOWN_METRIC', `no usage package is sold for the metric ${body.metric}`, { metrics: packageMetricNames });
         const at = now();
         await ensureAccountWorkflow(account, at);
         // The same Idempotency-Key names the same purchase, so a retry never pays twice (R-P5).

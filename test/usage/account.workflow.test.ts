@@ -83,6 +83,38 @@ describe('account workflow: hourly pay-per-use settlement', () => {
     await saveHistory(world, `account-${c.id}`, undefined, 'ru1-account-settles-two-hours');
   });
 
+  it('R-U4 "720 quota-hours": the R-U1 example is drawn from an enterprise quota-hour package over HTTP; nothing more is charged', async () => {
+    const c = await customer('50.00');
+    const metric = 'quota_hours.host-security.enterprise';
+    const refused = await world.as(c.key).post('/v1/usage-packages', { account_id: c.id, metric: 'quota_hours.host-security.basic', content: '720', count: 1, term: { unit: 'month', count: 1 }, reset: 'none' });
+    expect(refused.status).toBe(422); // basic has no pay-per-use price (R-C1): no quota-hours either
+    expect(refused.body.error).toMatchObject({ code: 'USAGE.UNKNOWN_METRIC', details: { metrics: expect.arrayContaining(['image_scans', metric]) } });
+    const asRecord = await world.as(c.key).post('/v1/usage-records', { records: [{ id: 'qh-1', account_id: c.id, resource_id: 'srv', metric, quantity: '1', period_start: new Date(await envNow() - 120_000).toISOString(), period_end: new Date(await envNow() - 60_000).toISOString() }] });
+    expect(asRecord.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'USAGE.UNKNOWN_METRIC' } }); // protection accrues by the second (R-U1), not from records
+
+    const bought = await world.as(c.key).post('/v1/usage-packages', { account_id: c.id, metric, content: '720', count: 1, term: { unit: 'month', count: 1 }, reset: 'none' }, `qh-${c.id}`);
+    expect(bought.status).toBe(201);
+    expect(bought.body.amount).toBe('28.80'); // 720 quota-hours × 0.040000
+    expect(bought.body.packages[0]).toMatchObject({ metric, content: '720', remaining: '720' });
+
+    const enableAt = nextLocalTime(await envNow() + 3 * HOUR, 9, 59, 30);
+    const server = await aServer(world.db, c.id, { at: await envNow() });
+    await advanceTo(enableAt);
+    const on = await world.as(c.key).post('/v1/pay-per-use', { account_id: c.id, server_id: server, product: 'host-security', edition: 'enterprise', quantity: 1 }, `enable-${c.id}`);
+    expect(on.status).toBe(201);
+    await advanceTo(enableAt + 46 * 60_000 + 16_000); // 10:45:46
+    expect((await world.as(c.key).delete(`/v1/pay-per-use/${on.body.id}`)).status).toBe(200);
+
+    const nine = startOfLocalHour(enableAt, CST);
+    await advanceTo(nine + 2 * HOUR + 5 * 60_000);
+    const bills = await billsAfter(c, nine + HOUR);
+    expect(bills.map((b) => [b.hour_start.slice(11, 19), b.total, b.status])).toEqual([['10:00:00', '0.00', 'paid'], ['09:00:00', '0.00', 'paid']]);
+    expect((await lines(c, bills[0].id)).map((l) => [l.seconds, l.covered, l.amount])).toEqual([[2746, '2746', '0.000000']]); // quota-seconds
+    const left = (await world.as(c.key).get(`/v1/accounts/${c.id}/usage-packages`)).body.data[0];
+    expect(left.remaining).toBe('719.228889'); // 720 h − 2776 s, shown in quota-hours
+    expect((await world.as(c.key).get(`/v1/accounts/${c.id}`)).body.cash).toBe('21.20'); // only the package was paid
+  });
+
   it('R-U1: a stop between enable and disable is not billed', async () => {
     const c = await customer('10.00');
     const server = await aServer(world.db, c.id, { at: await envNow() });

@@ -2,6 +2,7 @@ import { createPaymentEngine, PaymentEngine } from '../../activities/payments/pa
 import { createSandboxGateway } from '../../activities/payments/sandbox-gateway';
 import { createUsageActivities } from '../../activities/usage/usage.activities';
 import { disableProtection, enableProtection, insertUsageRecords, withRemaining } from '../../activities/usage/usage.repository';
+import { quotaHourMetric } from '../../billing/usage';
 import { defaultCatalog } from '../../catalog/catalog';
 import type { Db } from '../../common/db';
 import { at } from '../billing/helpers';
@@ -169,6 +170,35 @@ describe('hourly settlement (R-U1, R-U2, R-U3, R-U4, R-C4)', () => {
     const [left] = await withRemaining(db, await db('usage_packages').where({ id: pkg }), at('2026-02-16T00:00'), CST);
     expect(left.remaining.toString()).toBe('6');
     expect(await cash(acc)).toBe('96.60');
+  });
+
+  it('R-U4 quota-hours: 1 enterprise quota-hour covers the R-U1 example (30 s + 2746 s); the next hour bills only what exceeds the 824 s left', async () => {
+    const acc = await account('10.00');
+    const metric = quotaHourMetric('host-security', 'enterprise');
+    const bought = await acts.buyUsagePackages({
+      accountId: acc, purchaseId: `upp_qh_${acc}`, metric, content: '1', count: 1, term: { unit: 'month', count: 1 }, reset: 'none', offsetMinutes: CST, at: at('2026-03-20T08:00'),
+    });
+    expect(bought).toMatchObject({ ok: true, amount: '0.04' }); // 1 quota-hour at enterprise's 0.040000/h
+    const [pkg] = bought.packageIds;
+    const srv = await aServer(db, acc, { at: at('2026-03-20T08:00') });
+    const first = await enableProtection(db, { accountId: acc, serverId: srv, product: 'host-security', edition: 'enterprise', quantity: 1, hourlyPrice: '0.040000', at: new Date(at('2026-03-20T09:59:30')) });
+    await disableProtection(db, first.id, new Date(at('2026-03-20T10:45:46')));
+
+    const nine = await settle(acc, at('2026-03-20T09:00'));
+    const ten = await settle(acc, at('2026-03-20T10:00'));
+    expect([nine.total, ten.total]).toEqual(['0.00', '0.00']);
+    expect((await lines(ten.billId)).map((l) => [l.seconds, l.covered, l.amount])).toEqual([[2746, '2746.000000', '0.000000000000']]);
+    const drawn = await db('usage_package_draws').where({ package_id: pkg }).orderBy('at');
+    expect(drawn.map((d) => d.amount)).toEqual(['30.000000', '2746.000000']); // quota-seconds
+    const [afterTen] = await withRemaining(db, await db('usage_packages').where({ id: pkg }), at('2026-03-20T11:00'), CST);
+    expect(afterTen.remaining.toString()).toBe('824');
+
+    const second = await enableProtection(db, { accountId: acc, serverId: srv, product: 'host-security', edition: 'enterprise', quantity: 1, hourlyPrice: '0.040000', at: new Date(at('2026-03-21T10:00')) });
+    await disableProtection(db, second.id, new Date(at('2026-03-21T11:00')));
+    const next = await settle(acc, at('2026-03-21T10:00'));
+    expect(next.total).toBe('0.03'); // (3600 − 824) s × 0.04 / 3600 = 0.030844…
+    expect((await lines(next.billId)).map((l) => [l.seconds, l.covered, l.amount])).toEqual([[3600, '824.000000', '0.030844444444']]);
+    expect(await cash(acc)).toBe('9.93'); // 10.00 − 0.04 package − 0.03
   });
 
   it('R-U5: a freeze stops billing mid-hour, a restore bills again, a release disables', async () => {

@@ -2,11 +2,13 @@ import fc from 'fast-check';
 import { exact, roundHalfUp, sumMoney } from '../../billing/money';
 import {
   billTotal,
+  drawUnitsPerContentUnit,
   HOUR_MS,
   nextArrearsReminderAt,
   packagePeriods,
   packagePrice,
   priceHour,
+  quotaHourMetric,
   settlementHourFor,
   usageRecordHour,
   usageRecordProblem,
@@ -85,20 +87,68 @@ describe('R-U1 / R-C4 / R-U4 pricing one settled hour', () => {
     expect(p.total.toFixed(2)).toBe('0.30');
   });
 
+  it('R-U4 quota-hours: a package of 0.5 enterprise quota-hours covers 1800 of the R-U1 example\'s 2746 s; 946 s are billed', () => {
+    const enterprise = quotaHourMetric('host-security', 'enterprise');
+    expect(enterprise).toBe('quota_hours.host-security.enterprise');
+    expect(drawUnitsPerContentUnit(enterprise)).toBe(3600); // drawn in quota-seconds
+    const p = priceHour({
+      protections: [{ protectionId: 'ppu_1', resourceId: 'srv_1', product: 'host-security', edition: 'enterprise', hourlyPrice: '0.040000', seconds: 2746, quantity: 1 }],
+      metered: [],
+      packages: [{ id: 'qh', metric: enterprise, expiresAt: at('2026-04-20T10:00'), remaining: '1800' }],
+      at: hour,
+    });
+    expect(p.draws.map((d) => [d.id, d.amount.toString()])).toEqual([['qh', '1800']]);
+    expect(p.protections.map((l) => [l.coveredQuotaSeconds.toString(), l.amount.toFixed(12)])).toEqual([['1800', '0.010511111111']]); // 946 × 0.04 / 3600
+    expect(p.total.toFixed(2)).toBe('0.01');
+  });
+
+  it('R-U4 quota-hours: drawn earliest expiry first across lines of one edition, quota × seconds; another edition\'s package is not drawn', () => {
+    const enterprise = quotaHourMetric('host-security', 'enterprise');
+    const p = priceHour({
+      protections: [
+        { protectionId: 'a', resourceId: 'srv_a', product: 'host-security', edition: 'enterprise', hourlyPrice: '0.040000', seconds: 3600, quantity: 2 }, // 7200 quota-seconds
+        { protectionId: 'b', resourceId: 'srv_b', product: 'host-security', edition: 'enterprise', hourlyPrice: '0.040000', seconds: 1800, quantity: 1 },
+        { protectionId: 'c', resourceId: 'srv_c', product: 'host-security', edition: 'premium', hourlyPrice: '0.060000', seconds: 3600, quantity: 1 },
+      ],
+      metered: [],
+      packages: [
+        { id: 'later', metric: enterprise, expiresAt: at('2026-06-01T00:00'), remaining: '3600' },
+        { id: 'sooner', metric: enterprise, expiresAt: at('2026-05-01T00:00'), remaining: '5400' },
+        { id: 'scans', metric: 'image_scans', expiresAt: at('2026-04-01T00:00'), remaining: '100' },
+      ],
+      at: hour,
+    });
+    expect(p.draws.map((d) => [d.id, d.amount.toString()])).toEqual([['sooner', '5400'], ['later', '3600']]);
+    // 9000 quota-seconds in all, all covered: line a 7200, line b 1800; premium is billed in full.
+    expect(p.protections.map((l) => [l.protectionId, l.coveredQuotaSeconds.toString(), l.amount.toString()])).toEqual([['a', '7200', '0'], ['b', '1800', '0'], ['c', '0', '0.06']]);
+    expect(p.total.toFixed(2)).toBe('0.06');
+  });
+
   it('property: the total is the exact sum of the line amounts rounded once, and draws cover exactly the covered usage', () => {
     const line = fc.record({ seconds: fc.integer({ min: 0, max: 3600 }), quantity: fc.integer({ min: 1, max: 50 }), price: fc.integer({ min: 0, max: 999_999 }) });
     const use = fc.record({ quantity: fc.integer({ min: 0, max: 10_000 }), scale: fc.integer({ min: 0, max: 3 }) });
-    fc.assert(fc.property(fc.array(line, { maxLength: 6 }), fc.array(use, { maxLength: 6 }), fc.array(fc.integer({ min: 0, max: 5_000 }), { maxLength: 4 }), (lines, uses, pkgs) => {
+    fc.assert(fc.property(fc.array(line, { maxLength: 6 }), fc.array(use, { maxLength: 6 }), fc.array(fc.integer({ min: 0, max: 5_000 }), { maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 50_000 }), { maxLength: 3 }), (lines, uses, pkgs, quota) => {
       const p = priceHour({
-        protections: lines.map((l, i) => ({ protectionId: `p${i}`, resourceId: `s${i}`, hourlyPrice: exact(l.price).div(1_000_000).toString(), seconds: l.seconds, quantity: l.quantity })),
+        protections: lines.map((l, i) => ({ protectionId: `p${i}`, resourceId: `s${i}`, product: 'host-security', edition: 'enterprise', hourlyPrice: exact(l.price).div(1_000_000).toString(), seconds: l.seconds, quantity: l.quantity })),
         metered: uses.map((u, i) => ({ resourceId: `r${i}`, metric: 'image_scans', unitPrice: '0.1', quantity: exact(u.quantity).div(10 ** u.scale).toString() })),
-        packages: pkgs.map((c, i) => ({ id: `k${i}`, metric: 'image_scans', expiresAt: hour + (i + 1) * HOUR_MS, remaining: String(c) })),
+        packages: [
+          ...pkgs.map((c, i) => ({ id: `k${i}`, metric: 'image_scans', expiresAt: hour + (i + 1) * HOUR_MS, remaining: String(c) })),
+          ...quota.map((c, i) => ({ id: `q${i}`, metric: quotaHourMetric('host-security', 'enterprise'), expiresAt: hour + (i + 1) * HOUR_MS, remaining: String(c) })),
+        ],
         at: hour,
       });
       const exactSum = sumMoney([...p.protections.map((l) => l.amount), ...p.metered.map((m) => m.amount)]);
       expect(p.total.toFixed(2)).toBe(roundHalfUp(exactSum).toFixed(2));
-      expect(sumMoney(p.draws.map((d) => d.amount)).toString()).toBe(sumMoney(p.metered.map((m) => m.covered)).toString());
+      expect(sumMoney(p.draws.filter((d) => d.id.startsWith('k')).map((d) => d.amount)).toString()).toBe(sumMoney(p.metered.map((m) => m.covered)).toString());
       for (const m of p.metered) expect(m.covered.plus(m.billed).toString()).toBe(m.quantity.toString());
+      // R-U4 quota-hours: what the quota-hour packages gave is exactly what the protection lines
+      // did not bill, and each line's amount is price × its uncovered quota-seconds / 3600.
+      const quotaDraws = p.draws.filter((d) => d.id.startsWith('q'));
+      expect(sumMoney(quotaDraws.map((d) => d.amount)).toString()).toBe(sumMoney(p.protections.map((l) => l.coveredQuotaSeconds)).toString());
+      for (const l of p.protections) {
+        expect(l.coveredQuotaSeconds.lte(l.seconds * l.quantity)).toBe(true);
+        expect(l.amount.times(3600).toString()).toBe(exact(l.hourlyPrice).times(exact(l.seconds * l.quantity).minus(l.coveredQuotaSeconds)).toString());
+      }
     }), { numRuns: 300 });
   });
 

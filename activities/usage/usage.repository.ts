@@ -204,12 +204,18 @@ export interface NewUsageRecord {
 
 export type IngestOutcome = { status: 'accepted' | 'duplicate' } | { status: 'rejected'; code: string; message: string };
 
+// R-U3 ingestion: how many transactions one batch may be stored in, and the smallest chunk worth
+// a transaction of its own (a batch of up to 2 × this is stored in one).
+const PARALLEL_CHUNKS = 3;
+const PARALLEL_CHUNK_MIN = 200;
+
 /**
- * R-U3: stores a batch of validated records in one transaction, idempotent on (account, record
- * id): a record seen before answers `duplicate` (or `rejected` if the same id came with other
- * content). Each record is given the hour whose settlement bills it: its own, or the next
- * settlement when its hour is already settled. Records of a frozen or released account for
- * usage after the freeze are refused (R-U5: its pay-per-use resources are stopped).
+ * R-U3: stores a batch of validated records (in one transaction, or a few in parallel for a large
+ * batch), idempotent on (account, record id): a record seen before answers `duplicate` (or
+ * `rejected` if the same id came with other content). Each record is given the hour whose
+ * settlement bills it: its own, or the next settlement when its hour is already settled. Records
+ * of a frozen or released account for usage after the freeze are refused (R-U5: its pay-per-use
+ * resources are stopped).
  */
 export async function insertUsageRecords(db: Knex, records: readonly NewUsageRecord[], opts: { now: number; offsetMinutes: number }): Promise<IngestOutcome[]> {
   const out: IngestOutcome[] = new Array(records.length);
@@ -227,8 +233,8 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
   });
   if (fresh.length === 0) return out;
 
-  const store = (fast: boolean) => db.transaction(async (trx) => {
-    const accounts = [...new Set(fresh.map((i) => records[i].accountId))].sort();
+  const store = (chunk: readonly number[], fast: boolean) => db.transaction(async (trx) => {
+    const accounts = [...new Set(chunk.map((i) => records[i].accountId))].sort();
     for (const a of accounts) await lockAccountUsage(trx, a, 'shared');
     const rows: UsageAccountRow[] = await trx('usage_accounts').whereIn('account_id', accounts);
     const byAccount = new Map(rows.map((r) => [r.account_id, r]));
@@ -236,7 +242,7 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
     const cols = { account_id: [] as string[], id: [] as string[], resource_id: [] as string[], metric: [] as string[], quantity: [] as string[], period_start: [] as string[], period_end: [] as string[], settlement_hour: [] as string[] };
     const inserting: number[] = [];
     const refused: number[] = []; // rejected unless stored before (then `duplicate`), below
-    for (const i of fresh) {
+    for (const i of chunk) {
       const r = records[i];
       if (r.refusal) {
         out[i] = { status: 'rejected', ...r.refusal };
@@ -296,12 +302,22 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
       else if (!refusedNow.has(i)) out[i] = idConflict(records[i].id);
     }
   });
-  try {
-    await store(true);
-  } catch (e) {
-    if ((e as { code?: string }).code !== '23505') throw e;
-    await store(false);
-  }
+  // A large batch is stored as up to PARALLEL_CHUNKS chunks in parallel, each its own transaction
+  // on its own connection, so Postgres inserts on several cores while a single client waits
+  // (bench, single client vs raw COPY, 4 runs each: one transaction 0.38–0.44×, two chunks
+  // 0.43–0.54×, three 0.51–0.54×). Each record's outcome stands on its own (R-U3), so the chunks
+  // need not commit together; each takes the account's shared lock, and no chunk waits on another.
+  const chunks: number[][] = [];
+  const size = fresh.length > PARALLEL_CHUNK_MIN * 2 ? Math.ceil(fresh.length / Math.min(PARALLEL_CHUNKS, Math.floor(fresh.length / PARALLEL_CHUNK_MIN))) : fresh.length;
+  for (let k = 0; k < fresh.length; k += size) chunks.push(fresh.slice(k, k + size));
+  await Promise.all(chunks.map(async (chunk) => {
+    try {
+      await store(chunk, true);
+    } catch (e) {
+      if ((e as { code?: string }).code !== '23505') throw e;
+      await store(chunk, false);
+    }
+  }));
   // Later copies in the batch of a record refused above share its fate.
   records.forEach((r, i) => {
     const f = first.get(`${r.accountId}\u0000${r.id}`)!;

@@ -108,6 +108,27 @@ describe('hourly settlement (R-U1, R-U2, R-U3, R-U4, R-C4)', () => {
     ]);
   });
 
+  it('R-U3: a batch of 1000 stored in parallel chunks answers each record as a single transaction would, and bills each once', async () => {
+    const acc = await account('1000.00');
+    const rec = (n: number, quantity = '1') => ({ id: `big-${n}`, accountId: acc, resourceId: `img_${n % 7}`, metric: 'image_scans', quantity, periodStart: at('2026-03-25T10:00'), periodEnd: at('2026-03-25T10:05') });
+    const now = at('2026-03-25T10:06');
+    // Stored before: every third record of the batch, so each chunk holds new and stored ones.
+    const before = Array.from({ length: 1000 }, (_, n) => n).filter((n) => n % 3 === 0).map((n) => rec(n));
+    expect(new Set((await insertUsageRecords(db, before, { now, offsetMinutes: CST })).map((o) => o.status))).toEqual(new Set(['accepted']));
+    const batch = [...Array.from({ length: 1000 }, (_, n) => (n === 999 ? rec(n, '2') : rec(n))), rec(1), rec(600, '3')];
+    const out = await insertUsageRecords(db, batch, { now, offsetMinutes: CST });
+    expect(out).toHaveLength(1002);
+    out.slice(0, 1000).forEach((o, n) => {
+      if (n === 999) expect(o).toEqual({ status: 'rejected', code: 'USAGE.ID_CONFLICT', message: 'record id big-999 was already used for a different record' });
+      else expect(o).toEqual({ status: n % 3 === 0 ? 'duplicate' : 'accepted' });
+    });
+    expect(out.slice(1000)).toEqual([{ status: 'duplicate' }, { status: 'rejected', code: 'USAGE.ID_CONFLICT', message: 'record id big-600 was already used for a different record' }]); // copies later in the batch
+    expect(Number((await db('usage_records').where({ account_id: acc }).count({ n: '*' }))[0].n)).toBe(1000);
+    const again = await insertUsageRecords(db, batch.slice(0, 1000), { now, offsetMinutes: CST }); // re-sent
+    expect(again.filter((o) => o.status === 'accepted')).toHaveLength(0);
+    expect((await settle(acc, at('2026-03-25T10:00'))).total).toBe('100.00'); // 1000 scans × 0.10, once each
+  });
+
   it('R-U3: a record arriving after its hour was settled is billed in the next settlement', async () => {
     const acc = await account('10.00');
     await scans(db, { accountId: acc, count: 1, at: at('2026-03-23T10:10') });

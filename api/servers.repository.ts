@@ -171,6 +171,10 @@ function toBindingServer(s: ServerRow, boundTo: string | null): BindingServer {
   return { id: s.id, accountId: s.account_id, region: s.region, kind: s.kind, agent: s.agent, boundTo };
 }
 
+function editionKinds(catalog: Catalog, product: string, edition: string): readonly ServerKind[] {
+  return findEdition(catalog, product, edition)?.server_kinds ?? [];
+}
+
 function toQuota(catalog: Catalog, sub: Record<string, any>, held: boolean): BindingQuota {
   return {
     id: sub.id,
@@ -181,8 +185,10 @@ function toQuota(catalog: Catalog, sub: Record<string, any>, held: boolean): Bin
     status: sub.status,
     region: sub.region,
     quantity: sub.quantity,
-    // An edition the catalog no longer lists protects nothing new (BINDING.SERVER_KIND).
-    serverKinds: findEdition(catalog, sub.product, sub.edition)?.server_kinds ?? [],
+    // An edition the catalog no longer lists protects nothing new (BINDING.SERVER_KIND). While
+    // an upgrade is under way (migration 006), a new binding must suit both editions (R-S12).
+    serverKinds: editionKinds(catalog, sub.product, sub.edition).filter((k) => !sub.pending_edition || editionKinds(catalog, sub.product, sub.pending_edition).includes(k)),
+    upgradingTo: sub.pending_edition ?? undefined,
     bindingsHeld: held,
   };
 }

@@ -30,6 +30,8 @@ export interface BindingQuota {
   quantity: number;
   /** The catalog edition's `server_kinds`: which kinds of server it can protect. */
   serverKinds: readonly ServerKind[];
+  /** R-S12: the edition an upgrade under way moves to (serverKinds then suit both) */
+  upgradingTo?: string;
   /**
    * R-Q4: the subscription's bindings are held suspended (frozen/isolated) or deleted (released,
    * unsubscribed). Set from the moment the workflow unbinds, which can precede the read model's
@@ -112,7 +114,9 @@ export function bindingRefusal(server: BindingServer, quota: BindingQuota, bound
   if (!canProtect(quota.serverKinds, server.kind)) {
     return {
       code: 'BINDING.SERVER_KIND',
-      message: `${quota.product}/${quota.edition} protects ${quota.serverKinds.join(' and ')} servers, not a ${server.kind}`,
+      message: quota.upgradingTo
+        ? `${quota.product}/${quota.edition} is being upgraded to ${quota.upgradingTo}; together they protect ${quota.serverKinds.join(' and ') || 'no'} servers, not a ${server.kind}`
+        : `${quota.product}/${quota.edition} protects ${quota.serverKinds.join(' and ')} servers, not a ${server.kind}`,
     };
   }
   // R-C2 / R-Q1: a quota is usable only in the region it was bought in.

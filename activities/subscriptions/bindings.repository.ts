@@ -51,8 +51,29 @@ export async function deleteBindings(db: Knex, subscriptionId: string): Promise<
   });
 }
 
+/**
+ * R-S12 / R-Q1: the upgrade's binding check and its reservation, atomic with binds: under the
+ * subscription row's lock (binds take it too), `refusal` is asked about the servers bound now
+ * (suspended bindings included, R-Q4); when it has none, `pending_edition` is set, so every later
+ * bind must suit the new edition as well until the read model records it (migration 006).
+ */
+export async function reserveUpgrade<R>(db: Knex, subscriptionId: string, toEdition: string, refusal: (bound: { serverId: string; kind: string }[]) => R | null): Promise<R | null> {
+  return db.transaction(async (trx) => {
+    await lockSubscription(trx, subscriptionId);
+    const refused = refusal(await boundServerKinds(trx, subscriptionId));
+    if (refused) return refused;
+    await trx('subscriptions').where({ id: subscriptionId }).update({ pending_edition: toEdition });
+    return null;
+  });
+}
+
+/** R-S12: the upgrade did not happen (its charge failed): binds answer to the edition alone again. */
+export async function releaseUpgrade(db: Knex, subscriptionId: string, toEdition: string): Promise<void> {
+  await db('subscriptions').where({ id: subscriptionId, pending_edition: toEdition }).update({ pending_edition: null });
+}
+
 /** The kinds of the servers bound to the subscription, suspended bindings included (R-Q4). */
-export async function boundServerKinds(db: Knex, subscriptionId: string): Promise<{ serverId: string; kind: string }[]> {
+export async function boundServerKinds(db: Knex | Knex.Transaction, subscriptionId: string): Promise<{ serverId: string; kind: string }[]> {
   return db('bindings as b')
     .join('servers as s', 's.id', 'b.server_id')
     .where('b.subscription_id', subscriptionId)

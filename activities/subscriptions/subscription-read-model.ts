@@ -55,7 +55,8 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
   const cols = Object.keys(row).filter((c) => c !== 'id' && c !== 'workflow_id');
   const upsert = db.raw(
     `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
-     on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}
+     on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')},
+       pending_edition = case when excluded.edition = subscriptions.pending_edition then null else subscriptions.pending_edition end
      where subscriptions.seq < excluded.seq`,
     Object.values(row) as Knex.Value[],
   );

@@ -4,7 +4,7 @@ import { upgradeBindingRefusal } from '../../billing/binding-rules';
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
 import type { PaymentEngine } from '../payments/payment-engine';
-import { boundServerKinds, deleteBindings, restoreBindings, suspendBindings } from './bindings.repository';
+import { deleteBindings, releaseUpgrade, reserveUpgrade, restoreBindings, suspendBindings } from './bindings.repository';
 import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
 
 export interface ChargeTermInput {
@@ -126,8 +126,9 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       if (!canUpgrade(input.product, input.fromEdition, input.toEdition, deps.catalog)) {
         return { ok: false, orderId: null, code: 'SUBSCRIPTION.DOWNGRADE_REFUSED', message: `${input.product} cannot go from ${input.fromEdition} to ${input.toEdition}: only upgrades to a higher edition are allowed` };
       }
-      // R-S12 / R-Q1: every bound server must stay protectable by the new edition.
-      const unfit = upgradeBindingRefusal({ product: input.product, edition: input.toEdition, serverKinds: to.server_kinds }, await boundServerKinds(deps.db, input.subscriptionId));
+      // R-S12 / R-Q1: every bound server must stay protectable by the new edition, and no bind
+      // may slip in before the new edition is recorded (reserveUpgrade).
+      const unfit = await reserveUpgrade(deps.db, input.subscriptionId, input.toEdition, (bound) => upgradeBindingRefusal({ product: input.product, edition: input.toEdition, serverKinds: to.server_kinds }, bound));
       if (unfit) return { ok: false, orderId: null, ...unfit };
       const amount = upgradeCharge({
         oldPrices: { monthly: from.monthly, yearly: from.yearly },
@@ -137,7 +138,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
         usedFraction: usedFractionOfTerm(input.termStartedAt, input.at, input.termMonths, input.offsetMinutes),
       });
       if (amount.isZero()) return { ok: true, orderId: null, amount: '0.00' };
-      return charge({
+      const outcome = await charge({
         accountId: input.accountId,
         subscriptionId: input.subscriptionId,
         product: `${input.product}/${input.toEdition}`,
@@ -147,6 +148,8 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
         idempotencyKey: input.idempotencyKey,
         at: input.at,
       });
+      if (!outcome.ok) await releaseUpgrade(deps.db, input.subscriptionId, input.toEdition);
+      return outcome;
     },
 
     /** R-S11: refund = paid − list × used fraction, rounded down, to cash; coupon money stays. */

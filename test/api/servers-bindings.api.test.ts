@@ -296,6 +296,35 @@ describe('API: servers and bindings (R-Q1…R-Q4)', () => {
       expect(upgraded.body.subscription.edition).toBe('wtp');
       expect(Number(upgraded.body.charged)).toBeGreaterThan(0);
     });
+
+    it('no bind slips in between the upgrade\'s check and the new edition: while it is under way a bind must suit both editions; a failed charge lifts that', async () => {
+      const { reserveUpgrade } = await import('../../activities/subscriptions/bindings.repository');
+      const c = await w.newCustomer({ cash: '1000.00' });
+      const sub = await buy(c, 'premium');
+      // The upgrade activity's first step (check + reservation, one transaction), as if its
+      // charge were still running when the bind arrives.
+      expect(await reserveUpgrade(w.db, sub.id, 'wtp', () => null)).toBeNull();
+      const node = await register(c, { kind: 'container' });
+      const refused = await bind(c, sub.id, node.id);
+      expect(refused.status).toBe(422);
+      expect(refused.body.error).toMatchObject({ code: 'BINDING.SERVER_KIND', message: `host-security/premium is being upgraded to wtp; together they protect host servers, not a container` });
+      const host = await register(c, { kind: 'host' });
+      expect((await bind(c, sub.id, host.id)).status).toBe(201); // suits both
+
+      const upgraded = await w.as(c.key).post(`/v1/subscriptions/${sub.id}/upgrade`, { edition: 'wtp' }, `up-${c.id}-race`);
+      expect(upgraded.status).toBe(200);
+      expect((await w.db('subscriptions').where({ id: sub.id }).first()).pending_edition).toBeNull(); // recorded: the edition alone answers
+      expect((await bind(c, sub.id, node.id)).body.error.message).toBe('host-security/wtp protects host servers, not a container');
+
+      // A charge that fails releases the reservation: premium takes a container node again.
+      const poor = await w.newCustomer({ cash: '40.00' });
+      const other = await buy(poor, 'premium'); // one month of premium: 40.00, nothing left
+      const failed = await w.as(poor.key).post(`/v1/subscriptions/${other.id}/upgrade`, { edition: 'wtp' }, `up-${poor.id}-race`);
+      expect(failed.status).toBe(402);
+      expect((await w.db('subscriptions').where({ id: other.id }).first()).pending_edition).toBeNull();
+      const node2 = await register(poor, { kind: 'container' });
+      expect((await bind(poor, other.id, node2.id)).status).toBe(201);
+    });
   });
 
   describe('R-Q4: binding against a lapsing quota', () => {

@@ -18,6 +18,19 @@ export const MAX_PACKAGES_PER_PURCHASE = 30;
 // R-U3: usage records may arrive up to 2 hours after their period ends.
 export const USAGE_LATE_LIMIT_MS = 2 * HOUR_MS;
 
+/**
+ * R-U2: an hour is settled this long after it ends, so a fact stamped just before the end of the
+ * hour (a disable, a power change) has been written; the account's usage lock orders the rest.
+ */
+export const SETTLE_DELAY_MS = 60_000;
+
+// R-U2 at rest: an account with nothing to settle skips its empty hourly settlements, but a
+// record must land in the same settlement as if they had run: every hour whose settlement time
+// has passed counts as settled. This is the end of the last such hour at `now`.
+export function restingWatermark(now: number, offsetMinutes: number): number {
+  return startOfLocalHour(now - SETTLE_DELAY_MS, offsetMinutes);
+}
+
 // R-U1: billing is per second: instants are truncated to the whole second, empty intervals
 // dropped, and overlapping or touching ones merged, so no second is billed twice.
 export function normalizeIntervals(intervals: readonly Interval[]): Interval[] {

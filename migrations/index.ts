@@ -5,6 +5,7 @@ import * as m003 from './20261122_003_servers';
 import * as m004 from './20261122_004_usage';
 import * as m005 from './20261122_005_terms';
 import * as m006 from './20261122_006_pending_edition';
+import * as m007 from './20261122_007_usage_rest';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_004_usage': m004,
   '20261122_005_terms': m005,
   '20261122_006_pending_edition': m006,
+  '20261122_007_usage_rest': m007,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

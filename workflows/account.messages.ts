@@ -50,6 +50,10 @@ export interface AccountState {
   topUpPending: boolean;
   /** orders the read-model writes (a stale retried write changes nothing) */
   seq: number;
+  /** R-U2 at rest: nothing to settle until a billable fact wakes the workflow (accountWakeSignal) */
+  resting?: boolean;
+  /** woken from rest: find the hour settlement resumes at before anything else */
+  waking?: boolean;
 }
 
 export interface AccountWorkflowInput {
@@ -59,7 +63,8 @@ export interface AccountWorkflowInput {
 
 export interface AccountView extends AccountState {
   outstandingTotal: string;
-  nextSettlementAt: number;
+  /** null while at rest */
+  nextSettlementAt: number | null;
 }
 
 export interface BuyPackagesRequest {
@@ -85,6 +90,9 @@ export const getAccountStateQuery = defineQuery<AccountView>('getAccountState');
 
 /** A payment into the account happened: collect the outstanding bills (R-U5). */
 export const accountTopUpSignal = defineSignal<[{ amount: string }]>('accountTopUp');
+
+/** R-U2: a billable fact (a usage record, an enabled protection) arrived while the account rested. */
+export const accountWakeSignal = defineSignal('accountWake');
 
 /** R-U4: buy usage packages (charged through R-P1, then usable by the settlement). */
 export const buyPackagesUpdate = defineUpdate<BuyPackagesResult, [BuyPackagesRequest]>('buyPackages');

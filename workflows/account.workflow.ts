@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -12,11 +13,12 @@ import type { createActivities } from '../activities';
 import { HOUR_MS, startOfLocalHour } from '../billing/calendar';
 import { isDecimalString, sumMoney } from '../billing/money';
 import { frozenEndsAt, graceEndsAt } from '../billing/renewal-schedule';
-import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, USAGE_LATE_LIMIT_MS } from '../billing/usage';
+import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, SETTLE_DELAY_MS, USAGE_LATE_LIMIT_MS } from '../billing/usage';
 import { ArrearsStatus, BillingAccountId } from '../common/search-attributes';
 import {
   accountTopUpSignal,
   AccountState,
+  accountWakeSignal,
   AccountStart,
   AccountView,
   AccountWorkflowInput,
@@ -35,15 +37,14 @@ const acts = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
-/**
- * R-U2: an hour is settled this long after it ends, so a fact stamped just before the end of the
- * hour (a disable, a power change) has been written; the account's usage lock orders the rest.
- */
-export const SETTLE_DELAY_MS = 60_000;
+/** Versioning: the account rests when nothing is left to settle (R-U2 at rest, 2026-11). */
+const ACCOUNT_REST_PATCH = 'account-rest-2026-11';
+
 /** A fresh history after this many settled hours (about 14 events per hour, see docs/pay-per-use.md). */
 export const HOURS_PER_RUN = 24;
 
 type Step =
+  | { kind: 'rest' | 'wake'; at: number }
   | { kind: 'collect'; at: number }
   | { kind: 'settle'; at: number }
   | { kind: 'freeze' | 'release' | 'remind'; at: number };
@@ -61,7 +62,14 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
   let version = 0; // bumped by messages that change the plan; wakes the main loop
   const bump = () => { version += 1; };
 
-  setHandler(getAccountStateQuery, (): AccountView => ({ ...state, outstandingTotal: outstandingTotal(state), nextSettlementAt: settleAt(state.nextHour) }));
+  setHandler(getAccountStateQuery, (): AccountView => ({ ...state, outstandingTotal: outstandingTotal(state), nextSettlementAt: state.resting ? null : settleAt(state.nextHour) }));
+
+  // R-U2 at rest: the API wrote a billable fact for an account that had nothing to settle.
+  setHandler(accountWakeSignal, () => {
+    if (!state.resting) return; // settling every hour anyway
+    state = { ...state, resting: false, waking: true };
+    bump();
+  });
 
   // R-U5: a payment into the account: try to collect what is outstanding. Kept even when nothing
   // is outstanding yet (a settlement may be failing right now); the loop drops it otherwise.
@@ -125,7 +133,10 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
       collect: state.arrears.status === 'none',
       at,
     });
-    state = { ...state, nextHour: hourStart + HOUR_MS };
+    // R-U2 at rest: nothing left to settle; no timer until a billable fact wakes the workflow.
+    // Behind a patch: a history whose workflow code predates rest (while a newer activity worker
+    // already answered `resting`) set the next timer, and must replay so.
+    state = { ...state, nextHour: hourStart + HOUR_MS, resting: r.resting === true && state.arrears.status === 'none' && patched(ACCOUNT_REST_PATCH) };
     if ((r.status !== 'failed' && r.status !== 'unpaid') || r.billId === null) return;
     state = { ...state, outstanding: [...state.outstanding, { billId: r.billId, hourStart, total: r.total }] };
     if (state.arrears.status === 'none') {
@@ -163,9 +174,19 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
     if (state.topUpPending && state.outstanding.length === 0) state = { ...state, topUpPending: false };
     const step = nextStep(state);
     const seen = version;
+    if (step.kind === 'rest') {
+      await condition(() => version !== seen); // no timer, no history while at rest
+      continue;
+    }
     const wait = step.at - Date.now();
     if (wait > 0 && (await condition(() => version !== seen, wait))) continue; // a message changed the plan
     switch (step.kind) {
+      case 'wake': {
+        // Hours rested through had no facts: settlement resumes at the first hour with one.
+        const { nextHour } = await acts.resumeUsageSettlement({ accountId: state.accountId, at: Date.now(), offsetMinutes: state.settings.offsetMinutes });
+        state = { ...state, waking: false, nextHour: Math.max(state.nextHour, nextHour) };
+        break;
+      }
       case 'collect': {
         // R-U5: a top-up arrived.
         const r = await collect(Date.now());
@@ -231,7 +252,9 @@ function settleAt(hourStart: number): number {
 
 /** What happens next, and when, if no message arrives first: the earliest due step. */
 function nextStep(s: AccountState): Step {
-  const steps: Step[] = [{ kind: 'settle', at: settleAt(s.nextHour) }];
+  if (s.waking) return { kind: 'wake', at: Number.NEGATIVE_INFINITY };
+  // R-U2 at rest (never in arrears): nothing is due until a message arrives.
+  const steps: Step[] = [s.resting ? { kind: 'rest', at: Number.POSITIVE_INFINITY } : { kind: 'settle', at: settleAt(s.nextHour) }];
   if (s.topUpPending && s.outstanding.length > 0) steps.push({ kind: 'collect', at: Number.NEGATIVE_INFINITY });
   const a = s.arrears;
   if (a.status === 'grace' && a.graceEndsAt !== null) steps.push({ kind: 'freeze', at: a.graceEndsAt });
@@ -243,7 +266,7 @@ function nextStep(s: AccountState): Step {
   }
   // Earliest first, so an hour is settled with the facts of its own time (a freeze mid-hour ends
   // the hour's billing there); on a tie the order of the list decides.
-  const order = { collect: 0, settle: 1, freeze: 2, release: 3, remind: 4 };
+  const order = { wake: 0, collect: 0, settle: 1, rest: 1, freeze: 2, release: 3, remind: 4 };
   return steps.sort((x, y) => x.at - y.at || order[x.kind] - order[y.kind])[0];
 }
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { HOUR_MS } from '../../billing/calendar';
+import { HOUR_MS, startOfLocalHour } from '../../billing/calendar';
 import { sumMoney } from '../../billing/money';
-import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric } from '../../billing/usage';
+import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric, restingWatermark } from '../../billing/usage';
 import type { Catalog } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
 import type { PaymentEngine } from '../payments/payment-engine';
@@ -38,6 +38,12 @@ export interface SettleHourResult extends Partial<CollectOutcome> {
   /** null when the hour had nothing to bill */
   billId: string | null;
   total: string;
+  /**
+   * R-U2 at rest: nothing is left to settle after this hour (no pay-per-use period open, no usage
+   * record waiting, not in arrears); the account is marked so, and the next billable fact wakes
+   * its workflow (usage.repository leaveRest).
+   */
+  resting?: boolean;
 }
 
 export interface BillRow {
@@ -57,72 +63,81 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
   const { db } = deps;
   const unitPrices = new Map(deps.catalog.services.map((s) => [s.metric, s.unit_price]));
 
-  /** R-U1 / R-C4 / R-U4: the hour's bill, written once; null when there is nothing to bill. */
-  async function writeBill(input: SettleHourInput): Promise<BillRow | null> {
-    const hourStart = new Date(input.hourStart);
+  /**
+   * R-U1 / R-C4 / R-U4: the hour's bill, written once (null when there is nothing to bill), and
+   * whether the account is now at rest (only when not in arrears: `collect`).
+   */
+  async function writeBill(input: SettleHourInput): Promise<{ bill: BillRow | null; resting: boolean }> {
     const hourEnd = new Date(input.hourStart + HOUR_MS);
     return db.transaction(async (trx) => {
       await lockAccountUsage(trx, input.accountId, 'exclusive');
-      const existing: BillRow | undefined = await trx('bills').where({ account_id: input.accountId, hour_start: hourStart }).first();
-      if (existing) return existing;
-      const usage = await ensureUsageAccount(trx, input.accountId);
-      if (usage.settled_through && usage.settled_through.getTime() >= hourEnd.getTime()) return null; // settled before, empty
-
-      const protections = await protectionUsage(trx, input.accountId, input.hourStart);
-      // R-C4 / R-U3: Postgres aggregates the hour's records; only one row per resource and metric
-      // comes back, however many records there are.
-      const metered: { resource_id: string; metric: string; quantity: string }[] = (await trx.raw(
-        `select resource_id, metric, sum(quantity)::text as quantity from usage_records
-          where account_id = ? and settlement_hour = ? group by resource_id, metric order by resource_id, metric`,
-        [input.accountId, hourStart],
-      )).rows;
-      // R-U4: the packages that can cover this hour: the metered metrics' and the quota-hours of
-      // the editions protecting servers in it.
-      const packageMetrics = [...new Set([...metered.map((m) => m.metric), ...protections.filter((l) => l.seconds > 0).map((l) => quotaHourMetric(l.product, l.edition))])];
-      const packages = packageMetrics.length ? await usablePackages(trx, input.accountId, packageMetrics, input.hourStart, input.offsetMinutes) : [];
-      const priced = priceHour({
-        protections,
-        metered: metered.map((m) => ({ resourceId: m.resource_id, metric: m.metric, quantity: m.quantity, unitPrice: unitPriceOf(m.metric) })),
-        packages,
-        at: input.hourStart,
-      });
-
-      // R-U3: the watermark moves on with the bill, so a record arriving from now on for this
-      // hour (or an earlier one) goes to the next settlement.
-      await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: hourEnd });
-      if (priced.protections.length === 0 && priced.metered.length === 0) return null;
-
-      const account = await trx('accounts').where({ id: input.accountId }).first('currency');
-      const bill: BillRow = {
-        id: derivedId('bill', `${input.accountId}:${input.hourStart}`),
-        account_id: input.accountId,
-        hour_start: hourStart,
-        hour_end: hourEnd,
-        currency: account.currency,
-        total: priced.total.toFixed(2),
-        status: priced.total.isZero() ? 'paid' : 'pending', // nothing to collect
-        order_id: null,
-        failure_code: null,
-        failure_message: null,
-      };
-      await trx('bills').insert({ ...bill, created_at: new Date(input.at), paid_at: priced.total.isZero() ? new Date(input.at) : null });
-      const lines = [
-        ...priced.protections.map((l) => ({
-          kind: 'protection', resource_id: l.resourceId, protection_id: l.protectionId, product: l.product, edition: l.edition, metric: null,
-          // R-U4: for a protection line `covered` is quota-seconds drawn from quota-hour packages.
-          seconds: l.seconds, quantity: String(l.quantity), unit_price: String(l.hourlyPrice), covered: l.coveredQuotaSeconds.toString(), billed_quantity: String(l.quantity), amount: l.amount.toFixed(12),
-        })),
-        ...priced.metered.map((l) => ({
-          kind: 'usage', resource_id: l.resourceId, protection_id: null, product: null, edition: null, metric: l.metric,
-          seconds: null, quantity: l.quantity.toString(), unit_price: String(l.unitPrice), covered: l.covered.toString(), billed_quantity: l.billed.toString(), amount: l.amount.toFixed(12),
-        })),
-      ].map((l, i) => ({ ...l, bill_id: bill.id, line_no: i + 1 }));
-      for (let i = 0; i < lines.length; i += 1000) await trx('bill_lines').insert(lines.slice(i, i + 1000));
-      if (priced.draws.length) {
-        await trx('usage_package_draws').insert(priced.draws.map((d) => ({ package_id: d.id, bill_id: bill.id, at: hourStart, amount: d.amount.toString() })));
-      }
-      return bill;
+      const bill = await billOnce(trx, input);
+      return { bill, resting: input.collect ? await restIfIdle(trx, input.accountId, hourEnd) : false };
     });
+  }
+
+  async function billOnce(trx: Knex.Transaction, input: SettleHourInput): Promise<BillRow | null> {
+    const hourStart = new Date(input.hourStart);
+    const hourEnd = new Date(input.hourStart + HOUR_MS);
+    const existing: BillRow | undefined = await trx('bills').where({ account_id: input.accountId, hour_start: hourStart }).first();
+    if (existing) return existing;
+    const usage = await ensureUsageAccount(trx, input.accountId);
+    if (usage.settled_through && usage.settled_through.getTime() >= hourEnd.getTime()) return null; // settled before, empty
+
+    const protections = await protectionUsage(trx, input.accountId, input.hourStart);
+    // R-C4 / R-U3: Postgres aggregates the hour's records; only one row per resource and metric
+    // comes back, however many records there are.
+    const metered: { resource_id: string; metric: string; quantity: string }[] = (await trx.raw(
+      `select resource_id, metric, sum(quantity)::text as quantity from usage_records
+        where account_id = ? and settlement_hour = ? group by resource_id, metric order by resource_id, metric`,
+      [input.accountId, hourStart],
+    )).rows;
+    // R-U4: the packages that can cover this hour: the metered metrics' and the quota-hours of
+    // the editions protecting servers in it.
+    const packageMetrics = [...new Set([...metered.map((m) => m.metric), ...protections.filter((l) => l.seconds > 0).map((l) => quotaHourMetric(l.product, l.edition))])];
+    const packages = packageMetrics.length ? await usablePackages(trx, input.accountId, packageMetrics, input.hourStart, input.offsetMinutes) : [];
+    const priced = priceHour({
+      protections,
+      metered: metered.map((m) => ({ resourceId: m.resource_id, metric: m.metric, quantity: m.quantity, unitPrice: unitPriceOf(m.metric) })),
+      packages,
+      at: input.hourStart,
+    });
+
+    // R-U3: the watermark moves on with the bill, so a record arriving from now on for this
+    // hour (or an earlier one) goes to the next settlement.
+    await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: hourEnd });
+    if (priced.protections.length === 0 && priced.metered.length === 0) return null;
+
+    const account = await trx('accounts').where({ id: input.accountId }).first('currency');
+    const bill: BillRow = {
+      id: derivedId('bill', `${input.accountId}:${input.hourStart}`),
+      account_id: input.accountId,
+      hour_start: hourStart,
+      hour_end: hourEnd,
+      currency: account.currency,
+      total: priced.total.toFixed(2),
+      status: priced.total.isZero() ? 'paid' : 'pending', // nothing to collect
+      order_id: null,
+      failure_code: null,
+      failure_message: null,
+    };
+    await trx('bills').insert({ ...bill, created_at: new Date(input.at), paid_at: priced.total.isZero() ? new Date(input.at) : null });
+    const lines = [
+      ...priced.protections.map((l) => ({
+        kind: 'protection', resource_id: l.resourceId, protection_id: l.protectionId, product: l.product, edition: l.edition, metric: null,
+        // R-U4: for a protection line `covered` is quota-seconds drawn from quota-hour packages.
+        seconds: l.seconds, quantity: String(l.quantity), unit_price: String(l.hourlyPrice), covered: l.coveredQuotaSeconds.toString(), billed_quantity: String(l.quantity), amount: l.amount.toFixed(12),
+      })),
+      ...priced.metered.map((l) => ({
+        kind: 'usage', resource_id: l.resourceId, protection_id: null, product: null, edition: null, metric: l.metric,
+        seconds: null, quantity: l.quantity.toString(), unit_price: String(l.unitPrice), covered: l.covered.toString(), billed_quantity: l.billed.toString(), amount: l.amount.toFixed(12),
+      })),
+    ].map((l, i) => ({ ...l, bill_id: bill.id, line_no: i + 1 }));
+    for (let i = 0; i < lines.length; i += 1000) await trx('bill_lines').insert(lines.slice(i, i + 1000));
+    if (priced.draws.length) {
+      await trx('usage_package_draws').insert(priced.draws.map((d) => ({ package_id: d.id, bill_id: bill.id, at: hourStart, amount: d.amount.toString() })));
+    }
+    return bill;
   }
 
   function unitPriceOf(metric: string): string {
@@ -154,17 +169,52 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
     return { status: 'failed', orderId: result.order.id, code: result.code, message: result.message };
   }
 
+  /** R-U2 / R-U5: collects a written bill once; in arrears it is owed (`unpaid`), not charged. */
+  async function collectOnce(bill: BillRow, input: SettleHourInput): Promise<SettleHourResult> {
+    if (bill.status === 'paid' || bill.status === 'unpaid') return { billId: bill.id, total: bill.total, status: bill.status, orderId: bill.order_id };
+    if (!input.collect) {
+      await db('bills').where({ id: bill.id, status: 'pending' }).update({ status: 'unpaid' });
+      return { billId: bill.id, total: bill.total, status: 'unpaid', orderId: null };
+    }
+    return { billId: bill.id, total: bill.total, ...(await collectBill(bill.id, input.idempotencyKey, input.at)) };
+  }
+
   return {
     async settleHour(input: SettleHourInput): Promise<SettleHourResult> {
-      const bill = await writeBill(input);
-      if (!bill) return { billId: null, total: '0.00' };
-      if (bill.status === 'paid' || bill.status === 'unpaid') return { billId: bill.id, total: bill.total, status: bill.status, orderId: bill.order_id };
-      if (!input.collect) {
-        await db('bills').where({ id: bill.id, status: 'pending' }).update({ status: 'unpaid' });
-        return { billId: bill.id, total: bill.total, status: 'unpaid', orderId: null };
-      }
-      return { billId: bill.id, total: bill.total, ...(await collectBill(bill.id, input.idempotencyKey, input.at)) };
+      const { bill, resting } = await writeBill(input);
+      if (!bill) return { billId: null, total: '0.00', resting };
+      const settled = await collectOnce(bill, input);
+      // A bill that failed puts the account in arrears: not at rest (the workflow decides that).
+      return { ...settled, resting: resting && settled.status !== 'failed' };
     },
+
+    /**
+     * R-U2 at rest → awake: where settlement resumes. The hours the account rested through had no
+     * facts (a fact would have woken it sooner), so it jumps to the first hour that has one: the
+     * earliest waiting record's settlement hour, or the hour a period open since then covers; else
+     * the current hour. The watermark moves there, so a late record for a skipped hour goes to the
+     * next settlement (R-U3).
+     */
+    async resumeFromRest(input: { accountId: string; at: number; offsetMinutes: number }): Promise<{ nextHour: number }> {
+      return db.transaction(async (trx) => {
+        await lockAccountUsage(trx, input.accountId, 'exclusive');
+        const usage = await ensureUsageAccount(trx, input.accountId);
+        const through = usage.settled_through ?? new Date(restingWatermark(input.at, input.offsetMinutes));
+        const { rows: [first] } = await trx.raw(
+          `select least(
+             (select min(settlement_hour) from usage_records where account_id = ? and settlement_hour >= ?),
+             (select min(greatest(started_at, ?)) from pay_per_use_periods where account_id = ? and (ended_at is null or ended_at > ?))
+           ) as at`,
+          [input.accountId, through, through, input.accountId, through],
+        );
+        // Facts written while at rest sit at or after the resting watermark of their time; with
+        // none (a spurious wake), resume where hourly settlement would be now.
+        const next = Math.max(through.getTime(), first.at ? startOfLocalHour(new Date(first.at).getTime(), input.offsetMinutes) : restingWatermark(input.at, input.offsetMinutes));
+        await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: new Date(next), dormant_since: null });
+        return { nextHour: next };
+      });
+    },
+
 
     /**
      * R-U5: pays the whole outstanding amount (the given failed bills) in one charge: all of it
@@ -191,6 +241,21 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
 }
 
 export type Settlement = ReturnType<typeof createSettlement>;
+
+/**
+ * R-U2 at rest: after settling through `settledThrough`, is anything left to settle? If not, the
+ * account is marked resting (under the caller's exclusive lock) and true returned.
+ */
+async function restIfIdle(trx: Knex.Transaction, accountId: string, settledThrough: Date): Promise<boolean> {
+  const { rows: [busy] } = await trx.raw(
+    `select exists(select 1 from pay_per_use_periods where account_id = ? and (ended_at is null or ended_at > ?))
+         or exists(select 1 from usage_records where account_id = ? and settlement_hour >= ?) as busy`,
+    [accountId, settledThrough, accountId, settledThrough],
+  );
+  if (busy.busy) return false;
+  await trx('usage_accounts').where({ account_id: accountId }).update({ dormant_since: settledThrough });
+  return true;
+}
 
 /** R-U1: billed seconds in the hour of every protection period that overlaps it, while running. */
 async function protectionUsage(trx: Knex.Transaction, accountId: string, hourStartMs: number): Promise<(ProtectionUsage & { product: string; edition: string })[]> {

@@ -49,6 +49,9 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
     /** R-U2: bills one finished hour and collects it; idempotent on (account, hour) and the key. */
     settleUsageHour: settlement.settleHour,
 
+    /** R-U2: woken from rest: the hour settlement resumes at (hours without facts are skipped). */
+    resumeUsageSettlement: settlement.resumeFromRest,
+
     /** R-U5: one charge for the whole outstanding amount. */
     collectOutstandingBills: settlement.collectOutstanding,
 

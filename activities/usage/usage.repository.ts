@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { HOUR_MS } from '../../billing/calendar';
 import { exact } from '../../billing/money';
-import { currentPeriodStart, drawUnitsPerContentUnit, MetricPackage, packageRemainingAfterReset, ResetPolicy, settlementHourFor, usageRecordHour } from '../../billing/usage';
+import { currentPeriodStart, drawUnitsPerContentUnit, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
 import { newId } from '../../common/ids';
 
 // Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
@@ -37,6 +37,26 @@ export interface UsageAccountRow {
   outstanding: string;
   seq: number;
   updated_at: Date;
+  /** R-U2 at rest: set by the settlement that found nothing left to settle (migration 007) */
+  dormant_since: Date | null;
+}
+
+/** Wakes the account workflows of accounts that were at rest (API: a signal to each). */
+export type WakeAccounts = (accountIds: string[]) => Promise<void>;
+
+/**
+ * R-U2 at rest: a billable fact for these accounts is being written (in `trx`, under the shared
+ * usage lock): those at rest leave it, and their workflows are woken before the fact commits, so
+ * the fact can't sit unsettled. The watermark moves to where hourly settlement would have brought
+ * it (restingWatermark), so facts written before the workflow resumes are placed as they would
+ * have been. A failed wake fails the write (the caller may retry); a wake whose write then fails
+ * only makes the workflow look once more.
+ */
+export async function leaveRest(trx: Knex.Transaction, accountIds: readonly string[], wake: WakeAccounts | undefined, now: number, offsetMinutes: number): Promise<void> {
+  if (!wake || accountIds.length === 0) return;
+  const woken: { account_id: string }[] = await trx('usage_accounts').whereIn('account_id', accountIds).whereNotNull('dormant_since')
+    .update({ dormant_since: null, settled_through: trx.raw('greatest(settled_through, ?::timestamptz)', [new Date(restingWatermark(now, offsetMinutes)).toISOString()]) }, ['account_id']);
+  if (woken.length) await wake(woken.map((w) => w.account_id));
 }
 
 /** The account's usage row, created on first use. */
@@ -79,7 +99,7 @@ export class ProtectionConflictError extends Error {
  * billing period. A server whose power was never recorded gets its current power as the first
  * event (R-U1 counts a server with no history as stopped).
  */
-export async function enableProtection(db: Knex, p: { accountId: string; serverId: string; product: string; edition: string; quantity: number; hourlyPrice: string; at: Date }): Promise<ProtectionRow> {
+export async function enableProtection(db: Knex, p: { accountId: string; serverId: string; product: string; edition: string; quantity: number; hourlyPrice: string; at: Date; rest?: { wake: WakeAccounts; offsetMinutes: number } }): Promise<ProtectionRow> {
   return db.transaction(async (trx) => {
     await lockAccountUsage(trx, p.accountId, 'shared');
     const usage = await ensureUsageAccount(trx, p.accountId);
@@ -106,6 +126,7 @@ export async function enableProtection(db: Knex, p: { accountId: string; serverI
       const server = await trx('servers').where({ id: p.serverId }).first('power');
       await trx('server_power_events').insert({ server_id: p.serverId, account_id: p.accountId, power: server?.power ?? 'running', at: p.at });
     }
+    if (usage.dormant_since && p.rest) await leaveRest(trx, [p.accountId], p.rest.wake, p.at.getTime(), p.rest.offsetMinutes); // R-U2: billed from now on
     return row;
   });
 }
@@ -217,7 +238,7 @@ const PARALLEL_CHUNK_MIN = 200;
  * of a frozen or released account for usage after the freeze are refused (R-U5: its pay-per-use
  * resources are stopped).
  */
-export async function insertUsageRecords(db: Knex, records: readonly NewUsageRecord[], opts: { now: number; offsetMinutes: number }): Promise<IngestOutcome[]> {
+export async function insertUsageRecords(db: Knex, records: readonly NewUsageRecord[], opts: { now: number; offsetMinutes: number; wake?: WakeAccounts }): Promise<IngestOutcome[]> {
   const out: IngestOutcome[] = new Array(records.length);
   const first = new Map<string, number>(); // key → index of its first occurrence in this batch
   const fresh: number[] = [];
@@ -256,7 +277,9 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
         refused.push(i);
         continue;
       }
-      const settledThrough = acct?.settled_through ? acct.settled_through.getTime() : null;
+      // R-U2 at rest: the hours whose settlement time has passed count as settled (R-U3).
+      const watermark = acct?.settled_through ? acct.settled_through.getTime() : null;
+      const settledThrough = watermark !== null && acct?.dormant_since ? Math.max(watermark, restingWatermark(opts.now, opts.offsetMinutes)) : watermark;
       inserting.push(i);
       cols.account_id.push(r.accountId);
       cols.id.push(r.id);
@@ -275,14 +298,18 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
     // single-client ingestion 0.37× → 0.46× raw COPY). A record seen before fails the insert
     // (unique violation) and with it this transaction; the batch is then stored again on the
     // careful path, which sorts accepted from duplicates.
+    // R-U2 at rest: an account resting gets records to settle: wake it before they commit.
+    const resting = [...new Set(inserting.map((i) => records[i].accountId))].filter((a) => byAccount.get(a)?.dormant_since);
     if (fast && inserting.length > 0 && refused.length === 0) {
       await trx.raw(insertSql, insertArgs);
       for (const i of inserting) out[i] = { status: 'accepted' };
+      await leaveRest(trx, resting, opts.wake, opts.now, opts.offsetMinutes);
       return;
     }
     const inserted = inserting.length === 0 ? { rows: [] } : await trx.raw(`${insertSql}
        on conflict (account_id, id) do nothing
        returning account_id, id`, insertArgs);
+    if (inserted.rows.length) await leaveRest(trx, resting, opts.wake, opts.now, opts.offsetMinutes);
     const isNew = new Set<string>(inserted.rows.map((r: { account_id: string; id: string }) => `${r.account_id}\u0000${r.id}`));
     for (const i of inserting) if (isNew.has(`${records[i].accountId}\u0000${records[i].id}`)) out[i] = { status: 'accepted' };
     const existing = [...inserting.filter((i) => !isNew.has(`${records[i].accountId}\u0000${records[i].id}`)), ...refused];

@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import Decimal from 'decimal.js';
 import { z } from 'zod';
 import {
@@ -6,6 +6,7 @@ import {
   disableProtection,
   enableProtection,
   insertUsageRecords,
+  WakeAccounts,
   IngestOutcome,
   markWorkflowStarted,
   NewUsageRecord,
@@ -19,7 +20,7 @@ import { drawUnitsPerContentUnit, MAX_PACKAGES_PER_PURCHASE, nextResetAt, packag
 import { findEdition, findProduct, offersMode, packageMetrics } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { ArrearsStatus, BillingAccountId } from '../../common/search-attributes';
-import { buyPackagesUpdate, getAccountStateQuery } from '../../workflows/account.messages';
+import { accountWakeSignal, buyPackagesUpdate, getAccountStateQuery } from '../../workflows/account.messages';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
@@ -216,6 +217,21 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
     await markWorkflowStarted(deps.db, account.id, new Date(at));
   }
 
+  /**
+   * R-U2 at rest: wakes the workflows of accounts that had nothing to settle, one signal per
+   * account (never one per record, R-U3). Called before the fact commits (leaveRest); a workflow
+   * that no longer runs has nothing to wake.
+   */
+  const wake: WakeAccounts = async (accountIds) => {
+    await Promise.all(accountIds.map(async (id) => {
+      try {
+        await deps.temporal.workflow.getHandle(accountWorkflowId(id)).signal(accountWakeSignal);
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }));
+  };
+
   function protectionJson(p: ProtectionRow) {
     return {
       id: p.id,
@@ -348,6 +364,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
             quantity: body.quantity,
             hourlyPrice: edition.pay_per_use_hourly,
             at: new Date(at),
+            rest: { wake, offsetMinutes: offset },
           });
           return { status: 201, body: protectionJson(row) };
         } catch (err) {
@@ -431,7 +448,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
             if (absent.has(r.accountId)) reject(where[k], r.id, 'NOT_FOUND', `account ${r.accountId} does not exist`);
             else kept.push(k);
           });
-          const outcomes: IngestOutcome[] = await insertUsageRecords(deps.db, kept.map((k) => valid[k]), { now: at, offsetMinutes: offset });
+          const outcomes: IngestOutcome[] = await insertUsageRecords(deps.db, kept.map((k) => valid[k]), { now: at, offsetMinutes: offset, wake });
           outcomes.forEach((o, j) => {
             const k = kept[j];
             results[where[k]] = o.status === 'rejected' ? { id: valid[k].id, status: 'rejected', error: { code: o.code, message: o.message } } : { id: valid[k].id, status: o.status };

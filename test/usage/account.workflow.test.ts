@@ -138,6 +138,35 @@ describe('account workflow: hourly pay-per-use settlement', () => {
     expect(bill.total).toBe('0.04'); // 1200 s × 2 × 0.06/3600
   });
 
+  it('R-U2 at rest: an idle account settles no empty hours; enabling pay-per-use wakes it and the new hours are billed', async () => {
+    const c = await customer('10.00');
+    const server = await aServer(world.db, c.id, { at: await envNow() });
+    const enableAt = nextLocalTime(await envNow() + HOUR, 9, 10);
+    await advanceTo(enableAt);
+    const on = await world.as(c.key).post('/v1/pay-per-use', { account_id: c.id, server_id: server, product: 'host-security', edition: 'enterprise', quantity: 1 }, `on1-${c.id}`);
+    await advanceTo(enableAt + 30 * 60_000); // 09:40
+    await world.as(c.key).delete(`/v1/pay-per-use/${on.body.id}`);
+
+    const nine = startOfLocalHour(enableAt, CST);
+    await advanceTo(nine + 12 * HOUR + 30 * 60_000); // 21:30: twelve hours later
+    const handle = world.env.client.workflow.getHandle(`account-${c.id}`);
+    const state = await handle.query(getAccountStateQuery);
+    expect(state).toMatchObject({ resting: true, nextSettlementAt: null, nextHour: nine + HOUR });
+    const settlements = async () => (await handle.fetchHistory()).events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'settleUsageHour').length;
+    expect(await settlements()).toBe(3); // 07:00, 08:00 (R-U3 start 2 h back) and 09:00; none while at rest
+    expect((await world.as(c.key).get(`/v1/accounts/${c.id}/arrears`)).body.next_settlement_at).toBeNull();
+
+    const again = await world.as(c.key).post('/v1/pay-per-use', { account_id: c.id, server_id: server, product: 'host-security', edition: 'enterprise', quantity: 1 }, `on2-${c.id}`);
+    expect(again.status).toBe(201);
+    const nineteen = nine + 12 * HOUR; // 21:00 local
+    await advanceTo(nineteen + HOUR + 5 * 60_000); // 22:05: the 21:00 hour is settled
+    const bills = await billsAfter(c, nineteen);
+    expect(bills.map((b) => [b.hour_start.slice(11, 19), b.total])).toEqual([['21:00:00', '0.02'], ['09:00:00', '0.02']]); // 1800 s each at 0.04/h
+    expect(await settlements()).toBe(4); // woken: only the 21:00 hour
+    expect((await handle.query(getAccountStateQuery)).resting).toBe(false); // protection still on
+    await saveHistory(world, `account-${c.id}`, undefined, 'ru2-account-rests-and-wakes');
+  });
+
   it('R-U3: a record 2 h 1 min late is refused, one 1 h 59 min late is accepted and billed in the next settlement; a re-sent batch changes no total', async () => {
     const c = await customer('10.00');
     const t0 = nextLocalTime(await envNow() + HOUR, 8, 5); // 08:05

@@ -134,15 +134,51 @@ describe('hourly settlement (R-U1, R-U2, R-U3, R-U4, R-C4)', () => {
     await scans(db, { accountId: acc, count: 1, at: at('2026-03-23T10:10') });
     const ten = await settle(acc, at('2026-03-23T10:00'));
     expect(ten.total).toBe('0.10');
-    // 1 h 59 min late, after the 10:00 hour was settled: it goes to the 11:00 settlement.
-    const late = await scans(db, { accountId: acc, count: 4, at: at('2026-03-23T10:30'), now: at('2026-03-23T12:29') });
+    // 1 h 29 min late, after the 10:00 hour was settled: it goes to the 11:00 settlement. (The
+    // account rests after 10:00, so hours whose settlement time has passed count as settled: at
+    // 12:29 it would go to the 12:00 one, as if the 11:00 settlement had run.)
+    expect(ten.resting).toBe(true);
+    const late = await scans(db, { accountId: acc, count: 4, at: at('2026-03-23T10:30'), now: at('2026-03-23T11:59') });
     expect(late.outcome).toEqual({ status: 'accepted' });
     const stored = await db('usage_records').where({ account_id: acc, id: late.record.id }).first();
     expect(stored.settlement_hour.getTime()).toBe(at('2026-03-23T11:00'));
-    expect(await settle(acc, at('2026-03-23T10:00'))).toEqual(ten); // unchanged
+    expect(await settle(acc, at('2026-03-23T10:00'))).toEqual({ ...ten, resting: false }); // unchanged (a record now waits)
     const eleven = await settle(acc, at('2026-03-23T11:00'));
     expect(eleven.total).toBe('0.40');
     expect(await cash(acc)).toBe('9.50');
+  });
+
+  it('R-U2 at rest: an idle account rests; the next billable fact wakes it once, and settlement resumes at the fact\'s hour', async () => {
+    const acc = await account('10.00');
+    const srv = await aServer(db, acc, { at: at('2026-03-26T08:00') });
+    const p = await enableProtection(db, { accountId: acc, serverId: srv, product: 'host-security', edition: 'enterprise', quantity: 1, hourlyPrice: '0.040000', at: new Date(at('2026-03-26T09:10')) });
+    expect((await settle(acc, at('2026-03-26T08:00'))).resting).toBe(false); // a period is open
+    await disableProtection(db, p.id, new Date(at('2026-03-26T09:40')));
+    const nine = await settle(acc, at('2026-03-26T09:00'));
+    expect(nine).toMatchObject({ total: '0.02', resting: true }); // 1800 s × 0.04/3600
+    expect((await db('usage_accounts').where({ account_id: acc }).first()).dormant_since.getTime()).toBe(at('2026-03-26T10:00'));
+
+    // At 14:21 a record for 14:20 arrives: the workflow is woken once, before it commits.
+    const woken: string[][] = [];
+    const wake = async (ids: string[]) => { woken.push(ids); };
+    const rec = (id: string, t: number) => ({ id, accountId: acc, resourceId: 'img_a', metric: 'image_scans', quantity: '1', periodStart: t, periodEnd: t });
+    await insertUsageRecords(db, [rec('rest-1', at('2026-03-26T14:20'))], { now: at('2026-03-26T14:21'), offsetMinutes: CST, wake });
+    await insertUsageRecords(db, [rec('rest-2', at('2026-03-26T14:21'))], { now: at('2026-03-26T14:22'), offsetMinutes: CST, wake });
+    expect(woken).toEqual([[acc]]);
+    // A record 2 h late for an hour rested through goes where hourly settlement would have put
+    // it, also before the woken workflow has resumed.
+    await insertUsageRecords(db, [rec('rest-3', at('2026-03-26T12:25'))], { now: at('2026-03-26T14:22'), offsetMinutes: CST, wake });
+    expect((await db('usage_records').where({ account_id: acc }).orderBy('id')).map((r) => [r.id, r.settlement_hour.getTime()])).toEqual([
+      ['rest-1', at('2026-03-26T14:00')], ['rest-2', at('2026-03-26T14:00')], ['rest-3', at('2026-03-26T14:00')],
+    ]);
+    // The woken workflow resumes at 14:00: the empty hours 10:00–13:00 are not settled one by one.
+    expect(await acts.resumeUsageSettlement({ accountId: acc, at: at('2026-03-26T14:22'), offsetMinutes: CST })).toEqual({ nextHour: at('2026-03-26T14:00') });
+    const two = await settle(acc, at('2026-03-26T14:00'));
+    expect(two).toMatchObject({ total: '0.30', status: 'paid', resting: true });
+    expect(await db('bills').where({ account_id: acc }).orderBy('hour_start').pluck('total')).toEqual(['0.02', '0.30']);
+    expect(await cash(acc)).toBe('9.68');
+    // A wake with nothing to settle resumes where hourly settlement would be (at 18:30: 18:00).
+    expect(await acts.resumeUsageSettlement({ accountId: acc, at: at('2026-03-26T18:30'), offsetMinutes: CST })).toEqual({ nextHour: at('2026-03-26T18:00') });
   });
 
   it('R-U4: three packages with different expiries are drawn in expiry order; only the excess is charged', async () => {

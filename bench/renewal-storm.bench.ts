@@ -81,6 +81,7 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
+  const live: { worker: Worker; run: Promise<void> }[] = [];
   try {
     // --- baseline -------------------------------------------------------------------------
     let noops = 0;
@@ -92,6 +93,7 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
     });
     const baselineAt = Date.now() + Math.max(15_000, n * 40);
     const baselineRun = baselineWorker.run();
+    live.push({ worker: baselineWorker, run: baselineRun });
     await Promise.all(Array.from({ length: n }, (_, i) => client.workflow.start('baselineStormWorkflow', { workflowId: `baseline-${i}-${baselineAt}`, taskQueue: 'bench-baseline', args: [baselineAt] })));
     if (Date.now() > baselineAt) throw new Error('starting the baseline workflows took longer than the lead time; lower BENCH_STORM_N');
     await new Promise((r) => setTimeout(r, Math.max(0, baselineAt - Date.now())));
@@ -117,6 +119,7 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
     const offsetMinutes = offsetPutting0300At(stormAt);
     const expiresAt = stormAt + 6 * 3_600_000; // today's 03:00 is the only attempt left before expiry
     const running = worker.run();
+    live.push({ worker, run: running });
     const handles = await Promise.all(accounts.map((a, i) => {
       const state: SubscriptionState = {
         subscriptionId: `sub_storm${i}`, accountId: a.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1,
@@ -182,8 +185,14 @@ export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) 
     ctx.log(`  CPU ms (worker+client / Temporal / Postgres): baseline ${baselineUsage.node} / ${baselineUsage.temporal} / ${baselineUsage.postgres}, storm ${stormUsage.node} / ${stormUsage.temporal} / ${stormUsage.postgres}`);
     return result;
   } finally {
-    await connection.close();
-    await native.close();
+    // A section that failed midway may leave a worker running; every step runs regardless, so
+    // the dev server never outlives the bench.
+    for (const { worker, run } of live) {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await run.catch(() => undefined);
+    }
+    await connection.close().catch(() => undefined);
+    await native.close().catch(() => undefined);
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }

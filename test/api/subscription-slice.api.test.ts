@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { createApiWorld, ApiWorld } from '../support/api';
+import { advanceToLocalHour } from '../support/subscriptions';
 
 const DAY = 86_400_000;
 const ms = (iso: string) => new Date(iso).getTime();
@@ -94,6 +95,7 @@ describe('API: buy a monthly host-security/enterprise from cash and let it lapse
   });
 
   it('GET forecast equals what then happens: deduction attempts, grace end, freeze end (R-S3, R-S6…S8)', async () => {
+    await advanceToLocalHour(w, 10); // 8 attempts: bought after that day's 03:00 (R-S3)
     const c = await w.newCustomer({ cash: '25.00' });
     await w.payments.bindCard({ accountId: c.id, token: 'tok_chargeDeclined' });
     const buy = await w.as(c.key).post('/v1/subscriptions', {

@@ -22,9 +22,22 @@ export function nextLocal(now: number, month: number, day: number, hour: number,
   return t.toMillis();
 }
 
-export async function advanceTo(world: World, at: number): Promise<void> {
+export async function advanceTo(world: Pick<World, 'env'>, at: number): Promise<void> {
   const now = await world.env.currentTimeMs();
   if (at > now) await world.env.sleep(at - now);
+}
+
+/**
+ * Moves the test server's clock to the next `hour`:00 local. The server starts at the real time,
+ * and some counts depend on the time of day: a term bought between 00:00 and 03:00 local expires
+ * before that day's 03:00 attempt, so it has 7 deduction attempts, not 8 (R-S3). Tests that
+ * count them buy at a fixed hour.
+ */
+export async function advanceToLocalHour(world: Pick<World, 'env'>, hour: number): Promise<void> {
+  const now = await world.env.currentTimeMs();
+  let t = local(now).set({ hour, minute: 0, second: 0, millisecond: 0 });
+  if (t.toMillis() <= now) t = t.plus({ days: 1 });
+  await advanceTo(world, t.toMillis());
 }
 
 let seq = 0;

@@ -44,6 +44,10 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     const searchAttributes: Record<string, number> = {};
     for (const k of SEARCH_ATTRIBUTES) searchAttributes[k.name] = INDEXED_VALUE_TYPE[k.type];
     await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
+    // The server starts at the real time. QUOTAFLOW_TEST_CLOCK_SKIP_HOURS starts it that much
+    // later, to check that no test depends on the time of day CI happens to run at.
+    const skipHours = Number(process.env.QUOTAFLOW_TEST_CLOCK_SKIP_HOURS ?? 0);
+    if (skipHours > 0) await env.sleep(skipHours * 3_600_000);
     const teardown = env.teardown.bind(env);
     env.teardown = async () => {
       await teardown();

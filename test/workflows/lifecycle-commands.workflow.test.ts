@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { newId } from '../../common/ids';
 import { renewUpdate, topUpSignal, unsubscribeUpdate, upgradeUpdate } from '../../workflows/subscription.messages';
-import { advanceTo, buy, DAY, events, fmt, local, saveHistory } from '../support/subscriptions';
+import { advanceTo, advanceToLocalHour, buy, DAY, events, fmt, local, saveHistory } from '../support/subscriptions';
 import { anAccount, createWorld, World } from '../support/world';
 
 // R-S5, R-S6, R-S7, R-S9, R-S11, R-S12, R-S2 through the real workflow (time-skipping server).
@@ -62,6 +62,7 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
   });
 
   it('R-S6: a top-up during grace with auto-renew on renews at once', async () => {
+    await advanceToLocalHour(world, 10); // 8 attempts: bought after that day's 03:00
     const accountId = await anAccount(world, { cash: '25.00' });
     const sub = await buy(world, { accountId, autoRenew: true });
     const { expiresAt } = await sub.state();

@@ -185,10 +185,10 @@ function toQuota(catalog: Catalog, sub: Record<string, any>, held: boolean): Bin
     status: sub.status,
     region: sub.region,
     quantity: sub.quantity,
-    // An edition the catalog no longer lists protects nothing new (BINDING.SERVER_KIND). While
-    // an upgrade is under way (migration 006), a new binding must suit both editions (R-S12).
-    serverKinds: editionKinds(catalog, sub.product, sub.edition).filter((k) => !sub.pending_edition || editionKinds(catalog, sub.product, sub.pending_edition).includes(k)),
-    upgradingTo: sub.pending_edition ?? undefined,
+    // An edition the catalog no longer lists protects nothing new (BINDING.SERVER_KIND).
+    serverKinds: editionKinds(catalog, sub.product, sub.edition),
+    // R-S12: an upgrade under way (migration 006); binding-rules protectableKinds applies it.
+    upgrading: sub.pending_edition ? { edition: sub.pending_edition, serverKinds: editionKinds(catalog, sub.product, sub.pending_edition) } : undefined,
     bindingsHeld: held,
   };
 }

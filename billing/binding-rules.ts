@@ -30,8 +30,8 @@ export interface BindingQuota {
   quantity: number;
   /** The catalog edition's `server_kinds`: which kinds of server it can protect. */
   serverKinds: readonly ServerKind[];
-  /** R-S12: the edition an upgrade under way moves to (serverKinds then suit both) */
-  upgradingTo?: string;
+  /** R-S12: an upgrade under way, and the kinds its new edition protects (see protectableKinds) */
+  upgrading?: { edition: string; serverKinds: readonly ServerKind[] };
   /**
    * R-Q4: the subscription's bindings are held suspended (frozen/isolated) or deleted (released,
    * unsubscribed). Set from the moment the workflow unbinds, which can precede the read model's
@@ -81,6 +81,16 @@ export function canProtect(serverKinds: readonly string[], kind: string): boolea
 }
 
 /**
+ * R-S12 with R-Q1: the kinds of server a new binding may have. While an upgrade is under way, a
+ * bind must suit both editions, so that no server the new edition can't protect slips in between
+ * the upgrade's check and the new edition being recorded.
+ */
+export function protectableKinds(quota: Pick<BindingQuota, 'serverKinds' | 'upgrading'>): readonly ServerKind[] {
+  const upgrading = quota.upgrading;
+  return upgrading ? quota.serverKinds.filter((k) => canProtect(upgrading.serverKinds, k)) : quota.serverKinds;
+}
+
+/**
  * R-S12 with R-Q1: an upgrade must leave every server bound to the subscription (suspended
  * bindings included: they come back on renewal, R-Q4) protectable by the new edition. Returns
  * the refusal naming the servers that would not be, or null.
@@ -111,12 +121,13 @@ export function bindingRefusal(server: BindingServer, quota: BindingQuota, bound
   if (quota.billingMode !== 'yearly_monthly') {
     return { code: 'BINDING.BILLING_MODE', message: `subscription ${quota.id} is pay-per-use; only yearly/monthly quotas are bound to servers` };
   }
-  if (!canProtect(quota.serverKinds, server.kind)) {
+  const kinds = protectableKinds(quota);
+  if (!canProtect(kinds, server.kind)) {
     return {
       code: 'BINDING.SERVER_KIND',
-      message: quota.upgradingTo
-        ? `${quota.product}/${quota.edition} is being upgraded to ${quota.upgradingTo}; together they protect ${quota.serverKinds.join(' and ') || 'no'} servers, not a ${server.kind}`
-        : `${quota.product}/${quota.edition} protects ${quota.serverKinds.join(' and ')} servers, not a ${server.kind}`,
+      message: quota.upgrading
+        ? `${quota.product}/${quota.edition} is being upgraded to ${quota.upgrading.edition}; together they protect ${kinds.join(' and ') || 'no'} servers, not a ${server.kind}`
+        : `${quota.product}/${quota.edition} protects ${kinds.join(' and ')} servers, not a ${server.kind}`,
     };
   }
   // R-C2 / R-Q1: a quota is usable only in the region it was bought in.

@@ -31,6 +31,11 @@ export function restingWatermark(now: number, offsetMinutes: number): number {
   return startOfLocalHour(now - SETTLE_DELAY_MS, offsetMinutes);
 }
 
+// R-U3 with R-U2 at rest: the watermark a record arriving at `now` is placed against.
+export function effectiveSettledThrough(settledThrough: number | null, resting: boolean, now: number, offsetMinutes: number): number | null {
+  return settledThrough !== null && resting ? Math.max(settledThrough, restingWatermark(now, offsetMinutes)) : settledThrough;
+}
+
 // R-U1: billing is per second: instants are truncated to the whole second, empty intervals
 // dropped, and overlapping or touching ones merged, so no second is billed twice.
 export function normalizeIntervals(intervals: readonly Interval[]): Interval[] {

@@ -136,7 +136,7 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
     // R-U2 at rest: nothing left to settle; no timer until a billable fact wakes the workflow.
     // Behind a patch: a history whose workflow code predates rest (while a newer activity worker
     // already answered `resting`) set the next timer, and must replay so.
-    state = { ...state, nextHour: hourStart + HOUR_MS, resting: r.resting === true && state.arrears.status === 'none' && patched(ACCOUNT_REST_PATCH) };
+    state = { ...state, nextHour: hourStart + HOUR_MS, resting: r.resting === true && patched(ACCOUNT_REST_PATCH) }; // never in arrears: `collect` was true
     if ((r.status !== 'failed' && r.status !== 'unpaid') || r.billId === null) return;
     state = { ...state, outstanding: [...state.outstanding, { billId: r.billId, hourStart, total: r.total }] };
     if (state.arrears.status === 'none') {

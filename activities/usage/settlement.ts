@@ -184,8 +184,11 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
       const { bill, resting } = await writeBill(input);
       if (!bill) return { billId: null, total: '0.00', resting };
       const settled = await collectOnce(bill, input);
-      // A bill that failed puts the account in arrears: not at rest (the workflow decides that).
-      return { ...settled, resting: resting && settled.status !== 'failed' };
+      if (!resting || settled.status !== 'failed') return { ...settled, resting };
+      // A bill that failed puts the account in arrears (R-U5), which never rests: lift the mark
+      // the bill's transaction set, so the database agrees with the workflow.
+      await db('usage_accounts').where({ account_id: input.accountId }).update({ dormant_since: null });
+      return { ...settled, resting: false };
     },
 
     /**
@@ -214,7 +217,6 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
         return { nextHour: next };
       });
     },
-
 
     /**
      * R-U5: pays the whole outstanding amount (the given failed bills) in one charge: all of it

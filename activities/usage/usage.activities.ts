@@ -38,6 +38,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms));
 export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
   const { db } = deps;
   const settlement = createSettlement(deps);
+  const packagesSold = packageMetrics(deps.catalog);
 
   return {
     /** Where settlement resumes: after the last settled hour, if an earlier run got that far. */
@@ -118,7 +119,7 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
      * purchase id: the charge key is derived from it (R-P5) and so are the package ids.
      */
     async buyUsagePackages(input: BuyPackagesInput): Promise<BuyPackagesResult> {
-      const priced = packageMetrics(deps.catalog).get(input.metric); // R-U4: a service's metric or an edition's quota-hours
+      const priced = packagesSold.get(input.metric); // R-U4: a service's metric or an edition's quota-hours
       if (!priced) return { ok: false, code: 'USAGE.UNKNOWN_METRIC', message: `no usage package is sold for the metric ${input.metric}`, packageIds: [] };
       const amount = packagePrice(priced.unitPrice, input.content, input.count, input.term, input.reset);
       let orderId: string | null = null;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { HOUR_MS } from '../../billing/calendar';
 import { exact } from '../../billing/money';
-import { currentPeriodStart, drawUnitsPerContentUnit, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
+import { currentPeriodStart, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
 import { newId } from '../../common/ids';
 
 // Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
@@ -277,9 +277,7 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
         refused.push(i);
         continue;
       }
-      // R-U2 at rest: the hours whose settlement time has passed count as settled (R-U3).
-      const watermark = acct?.settled_through ? acct.settled_through.getTime() : null;
-      const settledThrough = watermark !== null && acct?.dormant_since ? Math.max(watermark, restingWatermark(opts.now, opts.offsetMinutes)) : watermark;
+      const settledThrough = effectiveSettledThrough(acct?.settled_through ? acct.settled_through.getTime() : null, !!acct?.dormant_since, opts.now, opts.offsetMinutes);
       inserting.push(i);
       cols.account_id.push(r.accountId);
       cols.id.push(r.id);
@@ -293,13 +291,13 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
     const insertSql = `insert into usage_records (account_id, id, resource_id, metric, quantity, period_start, period_end, settlement_hour, received_at)
        select u.*, ?::timestamptz from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::numeric[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as u`;
     const insertArgs = [new Date(opts.now).toISOString(), cols.account_id, cols.id, cols.resource_id, cols.metric, cols.quantity, cols.period_start, cols.period_end, cols.settlement_hour];
+    // R-U2 at rest: an account resting gets records to settle: wake it before they commit.
+    const resting = [...new Set(inserting.map((i) => records[i].accountId))].filter((a) => byAccount.get(a)?.dormant_since);
     // Fast path: a batch of new records (the usual case) as a plain insert; `on conflict … do
     // nothing returning` makes every row a speculative insertion and returns every key (measured:
     // single-client ingestion 0.37× → 0.46× raw COPY). A record seen before fails the insert
     // (unique violation) and with it this transaction; the batch is then stored again on the
     // careful path, which sorts accepted from duplicates.
-    // R-U2 at rest: an account resting gets records to settle: wake it before they commit.
-    const resting = [...new Set(inserting.map((i) => records[i].accountId))].filter((a) => byAccount.get(a)?.dormant_since);
     if (fast && inserting.length > 0 && refused.length === 0) {
       await trx.raw(insertSql, insertArgs);
       for (const i of inserting) out[i] = { status: 'accepted' };
@@ -334,8 +332,9 @@ export async function insertUsageRecords(db: Knex, records: readonly NewUsageRec
   // (bench, single client vs raw COPY, 4 runs each: one transaction 0.38–0.44×, two chunks
   // 0.43–0.54×, three 0.51–0.54×). Each record's outcome stands on its own (R-U3), so the chunks
   // need not commit together; each takes the account's shared lock, and no chunk waits on another.
+  const parts = fresh.length > 2 * PARALLEL_CHUNK_MIN ? Math.min(PARALLEL_CHUNKS, Math.floor(fresh.length / PARALLEL_CHUNK_MIN)) : 1;
+  const size = Math.ceil(fresh.length / parts);
   const chunks: number[][] = [];
-  const size = fresh.length > PARALLEL_CHUNK_MIN * 2 ? Math.ceil(fresh.length / Math.min(PARALLEL_CHUNKS, Math.floor(fresh.length / PARALLEL_CHUNK_MIN))) : fresh.length;
   for (let k = 0; k < fresh.length; k += size) chunks.push(fresh.slice(k, k + size));
   await Promise.all(chunks.map(async (chunk) => {
     try {

@@ -78,7 +78,7 @@ export function createApp(deps: ApiDeps): express.Express {
     void _next;
     const e = toApiError(err);
     if (e.status >= 500) deps.logger.error({ err, method: req.method, path: req.path }, 'request failed');
-    if (e.status === 429 && e.details?.retry_after_seconds) res.setHeader('Retry-After', String(e.details.retry_after_seconds));
+    if ((e.status === 429 || e.status === 503) && e.details?.retry_after_seconds) res.setHeader('Retry-After', String(e.details.retry_after_seconds));
     res.status(e.status).json(errorBody(e));
   });
   return app;

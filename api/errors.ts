@@ -40,10 +40,24 @@ export function toApiError(err: unknown): ApiError {
   if (e?.type === 'entity.too.large') return new ApiError(413, 'VALIDATION.BODY_TOO_LARGE', 'request body is larger than 1 MB');
   if (e?.type === 'entity.parse.failed') return new ApiError(400, 'VALIDATION.JSON', 'request body is not valid JSON (a JSON object is expected)');
   if (e?.expose && e.status && e.status >= 400 && e.status < 500) return new ApiError(e.status, 'VALIDATION.REQUEST', 'the request could not be read');
+  if (isUnavailable(err)) return new ApiError(503, 'SERVICE.UNAVAILABLE', 'a service quotaflow depends on is not answering; retry in a moment (with the same Idempotency-Key)', { retry_after_seconds: 2 });
   return new ApiError(500, 'INTERNAL', 'internal error; it has been logged');
 }
 
 /** The wire shape of an error. */
 export function errorBody(e: ApiError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
   return { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
+}
+
+/**
+ * A dependency that is down or did not answer in time, rather than a fault of ours: Postgres
+ * refusing connections or out of pool slots, Temporal's gRPC UNAVAILABLE / DEADLINE_EXCEEDED.
+ */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: string; message?: string; cause?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08004'].includes(e.code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  if (typeof e.code === 'number' && (e.code === 14 || e.code === 4) && (e.name === 'ServiceError' || /UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? ''))) return true;
+  return e.cause !== undefined && e.cause !== err && isUnavailable(e.cause);
 }

@@ -114,6 +114,22 @@ export function chooseDiscount<T extends DiscountCandidate>(candidates: readonly
   return { discount: best, reason };
 }
 
+export interface PromotionRefusal {
+  code: 'DISCOUNT.UNKNOWN' | 'DISCOUNT.NOT_PROMOTIONAL' | 'DISCOUNT.NOT_APPLICABLE';
+  message: string;
+}
+
+// R-P2: a purchase or manual renewal may name a promotional discount granted to the account
+// (its first use on this resource); it applies when it is valid now and for what is bought. Why
+// a named discount cannot be used, or null when it can (issue #11: refused before money moves).
+export function promotionRefusal(d: DiscountCandidate | null, now: Date, scope: string): PromotionRefusal | null {
+  if (!d) return { code: 'DISCOUNT.UNKNOWN', message: 'no such discount on this account' };
+  if (d.kind !== 'promotional') return { code: 'DISCOUNT.NOT_PROMOTIONAL', message: `discount ${d.id} is ${d.kind}: it applies by itself when it is the best; only a promotional discount is named on an order` };
+  if (!scopeApplies(d.scope, scope)) return { code: 'DISCOUNT.NOT_APPLICABLE', message: `discount ${d.id} is for ${d.scope}, not ${scope}` };
+  if (!isDiscountValid(d, now, scope)) return { code: 'DISCOUNT.NOT_APPLICABLE', message: `discount ${d.id} is valid from ${d.effectiveAt.toISOString()} to ${d.expiresAt.toISOString()}, not now` };
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // R-P3 coupon choice
 

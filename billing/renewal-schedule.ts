@@ -150,3 +150,17 @@ function arrearsEnds(p: LifecycleForecastInput): { graceEndsAt: number; frozenEn
   const frozen = (inArrears ? p.frozenEndsAt : null) ?? frozenEndsAt(grace, p.periods);
   return { graceEndsAt: grace, frozenEndsAt: frozen };
 }
+
+export interface SubscriptionForecastInput extends LifecycleForecastInput {
+  /** the last deduction attempt made this term (attempts up to it are history, not forecast) */
+  lastAttemptAt: number | null;
+}
+
+// API.md `forecast` of a subscription, from what its workflow records: the lifecycle forecast
+// without the attempts already made. The workflow's live view and the read model (the list
+// route) both answer with this one function, so the list and the item agree (issue #11).
+export function subscriptionForecast(p: SubscriptionForecastInput): LifecycleForecast {
+  const f = lifecycleForecast(p);
+  const attempts = f.deductionAttempts.filter((a) => p.lastAttemptAt === null || a > p.lastAttemptAt);
+  return { ...f, deductionAttempts: attempts, nextDeductionAt: attempts[0] ?? null };
+}

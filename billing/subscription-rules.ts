@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { addDays, addMonthsClamped, Term, termMonths, wholeMonthsBetween } from './calendar';
-import { exact, mulDiv, roundDown, roundHalfUp, toMoney, ZERO } from './money';
+import { exact, mulDiv, plain, roundDown, roundHalfUp, toMoney, ZERO } from './money';
 import type { SubscriptionStatus } from './renewal-schedule';
 
 export type { Term } from './calendar';
@@ -106,11 +106,7 @@ export interface RefundInput {
 // (paid − couponPaid), i.e. the used part is counted against the coupon part first.
 export function refundOnUnsubscribe(p: RefundInput): Decimal {
   const { numerator, denominator } = checkedFraction(p.usedFraction);
-  const paid = exact(toMoney(p.paid));
-  const ownMoney = paid.minus(toMoney(p.couponPaid));
-  const unused = paid.minus(exact(toMoney(p.listPrice)).times(numerator).div(denominator));
-  const refund = Decimal.min(unused, ownMoney);
-  return refund.gt(0) ? roundDown(refund) : ZERO;
+  return refundForOrder({ paid: p.paid, couponPaid: p.couponPaid, refunded: 0, used: mulDiv(toMoney(p.listPrice), numerator, denominator) });
 }
 
 export interface UpgradeInput {
@@ -131,7 +127,98 @@ export function upgradeCharge(p: UpgradeInput): Decimal {
   const { numerator, denominator } = checkedFraction(p.usedFraction);
   const difference = unroundedTermPrice(p.newPrices, p.quantity, p.term).minus(unroundedTermPrice(p.oldPrices, p.quantity, p.term));
   if (difference.isNegative()) throw new RangeError('not an upgrade: the new edition is cheaper');
-  return roundHalfUp(mulDiv(difference, denominator - numerator, denominator));
+  return roundHalfUp(remainingPart(difference, { numerator, denominator }));
+}
+
+/** The unrounded part of a full-term amount still ahead when `used` of the term is used. */
+function remainingPart(fullTerm: Decimal, used: TermFraction): Decimal {
+  return mulDiv(fullTerm, used.denominator - used.numerator, used.denominator);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paid service that is not used up yet: every term still running or still ahead, and every
+// upgrade order's share of them. R-S11 and R-S12 count all of it, not only the latest term: a
+// yearly term renewed by hand for one more month is 13 months of paid service, and an upgrade
+// pays the difference on all 13 (issue #11, defect 3).
+
+/** One paid term (R-S1, R-S4, R-S5): its window and its length as bought (the unit picks the price). */
+export interface TermWindow {
+  startsAt: number;
+  endsAt: number;
+  term: Term;
+}
+
+/**
+ * A share of an order in one term: from `from` (the term's start for the order that paid the
+ * term, the upgrade's instant for an upgrade) to the term's end, worth `list` at list price over
+ * the whole term. Its used value at `now` is list × (F(now) − F(from)), F the used fraction of the
+ * term (usedFractionOfTerm), so a term order's used value is list × F(now) exactly as R-S11 says.
+ */
+export interface CoveragePart {
+  termStartsAt: number;
+  termMonths: number;
+  from: number;
+  list: string;
+}
+
+/** An upgrade's price difference, term by term (what the upgrade order pays for). */
+export interface UpgradeQuote {
+  amount: Decimal;
+  parts: CoveragePart[];
+}
+
+// R-S12 over every paid term not yet over: for each, the full-term list-price difference
+// (priced in the term's own unit) times the part of the term still ahead; summed unrounded and
+// rounded half-up once (R-M2). A term that has not started yet counts in full.
+export function upgradeChargeOverTerms(p: { oldPrices: EditionPrices; newPrices: EditionPrices; quantity: number; terms: readonly TermWindow[]; at: number; offsetMinutes: number }): UpgradeQuote {
+  const parts: CoveragePart[] = [];
+  let total = exact(0);
+  for (const t of p.terms) {
+    if (t.endsAt <= p.at) continue;
+    const months = termMonths(t.term);
+    const difference = unroundedTermPrice(p.newPrices, p.quantity, t.term).minus(unroundedTermPrice(p.oldPrices, p.quantity, t.term));
+    if (difference.isNegative()) throw new RangeError('not an upgrade: the new edition is cheaper');
+    const from = Math.max(p.at, t.startsAt);
+    total = total.plus(remainingPart(difference, usedFractionOfTerm(t.startsAt, from, months, p.offsetMinutes)));
+    parts.push({ termStartsAt: t.startsAt, termMonths: months, from, list: plain(difference).toString() });
+  }
+  return { amount: roundHalfUp(total), parts };
+}
+
+// R-S11: the list value of `parts` used by `now`, unrounded: Σ list × (F(now) − F(from)).
+export function usedValue(parts: readonly CoveragePart[], now: number, offsetMinutes: number): Decimal {
+  let used = exact(0);
+  for (const part of parts) {
+    if (now <= part.from) continue;
+    const a = usedFractionOfTerm(part.termStartsAt, part.from, part.termMonths, offsetMinutes);
+    const b = usedFractionOfTerm(part.termStartsAt, now, part.termMonths, offsetMinutes);
+    // b − a as one exact ratio: (nb·da − na·db) / (db·da)
+    const numerator = exact(b.numerator).times(a.denominator).minus(exact(a.numerator).times(b.denominator));
+    if (numerator.lte(0)) continue;
+    used = used.plus(mulDiv(toMoney(part.list), numerator, exact(b.denominator).times(a.denominator)));
+  }
+  return plain(used);
+}
+
+export interface OrderRefundInput {
+  /** the order's amount due (coupon part included) */
+  paid: Decimal.Value;
+  /** the part of `paid` a cash coupon covered (never refunded) */
+  couponPaid: Decimal.Value;
+  /** what was refunded from this order already (an operator's refund, say) */
+  refunded: Decimal.Value;
+  /** list value of the order's service used so far (usedValue) */
+  used: Decimal.Value;
+}
+
+// R-S11 for one order: paid − used list value, at most the customer's own money, less what was
+// refunded already (issue #11, defect 4: a refund before unsubscribing is not paid twice), rounded
+// down to 0.01 and never negative.
+export function refundForOrder(p: OrderRefundInput): Decimal {
+  const paid = exact(toMoney(p.paid));
+  const unused = Decimal.min(paid.minus(toMoney(p.used)), paid.minus(toMoney(p.couponPaid)));
+  const refund = unused.minus(toMoney(p.refunded));
+  return refund.gt(0) ? roundDown(refund) : ZERO;
 }
 
 /** The part of the catalog canUpgrade reads; catalog/catalog.ts's Catalog fits it. */

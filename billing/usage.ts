@@ -209,10 +209,19 @@ export interface PackageUsage {
   draws: readonly { at: number; amount: Decimal.Value }[];
 }
 
+// R-U4: the instant from which draws count against the period containing `now`. A draw is dated
+// by the hour it settles, and a package bought mid-hour already covers that hour, so the first
+// period's draws count from the start of the purchase's hour. (They used to count from the
+// purchase itself: the purchase hour's draws were forgotten and their content sold twice.)
+export function drawsCountFrom(purchasedAt: number, reset: ResetPolicy, now: number, offsetMinutes: number): number {
+  const start = currentPeriodStart(purchasedAt, reset, now, offsetMinutes);
+  return start === purchasedAt ? startOfLocalHour(purchasedAt, offsetMinutes) : start;
+}
+
 // R-U4: what is left in a package at `now`: its content minus the draws of the current period
 // (all draws for `none`; a reset makes the full content available again). Never negative.
 export function packageRemainingAfterReset(p: PackageUsage, now: number, offsetMinutes: number): Decimal {
-  const periodStart = currentPeriodStart(p.purchasedAt, p.reset, now, offsetMinutes);
+  const periodStart = drawsCountFrom(p.purchasedAt, p.reset, now, offsetMinutes);
   const used = p.draws.filter((d) => d.at >= periodStart).reduce((sum, d) => sum.plus(toMoney(d.amount)), exact(0));
   const left = exact(toMoney(p.content)).minus(used);
   return left.gt(0) ? plain(left) : ZERO;
@@ -221,6 +230,17 @@ export function packageRemainingAfterReset(p: PackageUsage, now: number, offsetM
 // R-U3: a record whose period ended more than 2 hours before `now` is refused.
 export function isUsageRecordTooLate(periodEndMs: number, now: number): boolean {
   return now - periodEndMs > USAGE_LATE_LIMIT_MS;
+}
+
+// R-U3: the most one usage record may carry. A bound keeps every sum a settlement makes (one
+// resource's hour of records, its bill line, the bill) far inside the columns that store it:
+// two records of 99999999999999 used to overflow a bill line, and settlement then retried that
+// hour for ever (issue #11, defect 6). A billion of a metric in one record is no real usage.
+export const MAX_USAGE_RECORD_QUANTITY = '1000000000';
+
+// R-U3: whether a record's quantity is within MAX_USAGE_RECORD_QUANTITY.
+export function isUsageQuantityTooLarge(quantity: Decimal.Value): boolean {
+  return toMoney(quantity).gt(MAX_USAGE_RECORD_QUANTITY);
 }
 
 // R-U3: a record may end at most this far after our clock's "now" (clock skew of the sender).

@@ -5,6 +5,9 @@ import { migrationSource } from '../migrations';
 // R-M1: `numeric` arrives as a string (pg's default) and stays a string until decimal.js reads
 // it. int8 (counts, sequence numbers) fits in a JS number for every value we store.
 types.setTypeParser(types.builtins.INT8, (v: string) => Number(v));
+// A calendar date (R-S3's deduction date) stays the 'YYYY-MM-DD' it is: parsed into a Date it
+// would land on the host's midnight and shift with the process's time zone.
+types.setTypeParser(types.builtins.DATE, (v: string) => v);
 
 export type Db = Knex;
 

@@ -6,6 +6,7 @@ import * as m004 from './20261122_004_usage';
 import * as m005 from './20261122_005_terms';
 import * as m006 from './20261122_006_pending_edition';
 import * as m007 from './20261122_007_usage_rest';
+import * as m008 from './20261202_008_money_combinations';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_005_terms': m005,
   '20261122_006_pending_edition': m006,
   '20261122_007_usage_rest': m007,
+  '20261202_008_money_combinations': m008,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -64,8 +64,6 @@ async function main(): Promise<void> {
       workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
     });
     const workerDone = worker.run();
-    const background = startBackgroundLoops({ db, payments: services.payments, logger });
-    stops.push(() => background.stop());
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;
@@ -74,6 +72,8 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());
     const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const background = startBackgroundLoops({ db, payments: services.payments, logger, temporal });
+    stops.push(() => background.stop());
     const operatorKey = await bootstrapOperatorKey(config.QUOTAFLOW_OPERATOR_KEY, config.dataDir);
     await ensureOperatorKey(db, operatorKey);
     const app = createApp({

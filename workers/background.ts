@@ -1,14 +1,17 @@
 import type { Knex } from 'knex';
 import type { PaymentEngine } from '../activities/payments/payment-engine';
 import { deliverPendingNotifications, inAppChannel, logChannel, NotificationChannel } from '../activities/notifications/notification-dispatcher';
+import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger';
+import { deliverSignals } from '../store/signal-outbox';
 
 /**
- * The worker process's housekeeping loops: deliver the notification outbox (R-S10) and resolve
+ * The worker process's housekeeping loops: deliver the notification outbox (R-S10) and the
+ * workflow-signal outbox (a top-up's signal, issue #11), and resolve
  * payments whose process died mid-charge (R-P4: locks are captured or released by asking the
  * gateway, never left held). Each loop runs one round at a time; stop() waits for the round.
  */
-export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; logger: Logger; intervalMs?: number; channels?: Record<string, NotificationChannel> }): { stop(): Promise<void> } {
+export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; logger: Logger; temporal?: Client; intervalMs?: number; channels?: Record<string, NotificationChannel> }): { stop(): Promise<void> } {
   const channels = deps.channels ?? { email: logChannel(deps.logger, 'email'), sms: logChannel(deps.logger, 'sms'), in_app: inAppChannel };
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
@@ -18,6 +21,11 @@ export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; 
       if (n.sent || n.failed) deps.logger.debug(n, 'notification round');
       const p = await deps.payments.recoverStalePayments();
       if (p.captured || p.released) deps.logger.warn(p, 'stale payments resolved');
+      // Signals written with money (a top-up) that Temporal did not take at once (store/signal-outbox).
+      if (deps.temporal) {
+        const s = await deliverSignals(deps.db, deps.temporal);
+        if (s.failed) deps.logger.warn(s, 'workflow signals not delivered yet; retrying');
+      }
     } catch (err) {
       deps.logger.error({ err }, 'background round failed');
     }

@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createDb, migrateLatest } from '../common/db';
 import { ConfigError, loadConfig } from '../common/config';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const background = startBackgroundLoops({ db, payments: services.payments, logger });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const background = startBackgroundLoops({ db, payments: services.payments, logger, temporal });
   logger.info({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
   await worker.run();
   await background.stop();

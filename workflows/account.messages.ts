@@ -54,6 +54,12 @@ export interface AccountState {
   resting?: boolean;
   /** woken from rest: find the hour settlement resumes at before anything else */
   waking?: boolean;
+  /** package purchases by purchase id: their request's canonical form and first outcome (issue #11) */
+  purchases?: Record<string, { fingerprint: string; result: BuyPackagesResult }>;
+  /** steps a business rule refused, and when each may be tried again */
+  refusedUntil?: Record<string, number>;
+  /** how many steps a business rule refused (logged as errors too) */
+  refusals?: number;
 }
 
 export interface AccountWorkflowInput {

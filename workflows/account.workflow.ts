@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -15,6 +16,7 @@ import { isDecimalString, sumMoney } from '../billing/money';
 import { frozenEndsAt, graceEndsAt } from '../billing/renewal-schedule';
 import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, SETTLE_DELAY_MS, USAGE_LATE_LIMIT_MS } from '../billing/usage';
 import { ArrearsStatus, BillingAccountId } from '../common/search-attributes';
+import { asRefusal, isBusinessRefusal } from './bounded-activities';
 import {
   accountTopUpSignal,
   AccountState,
@@ -30,12 +32,19 @@ import {
 type Activities = ReturnType<typeof createActivities>;
 
 // Technical retries (a DB blip) are the activity retry policy, unlimited: this workflow runs for
-// the account's whole life and must never fail. Business outcomes (a declined card) come back as
-// results.
+// the account's whole life and must never fail, and a regular activity's retries add nothing to
+// history (a retry that goes on past its bound is logged and counted by the worker, see
+// workers/retry-bound.ts). Business outcomes (a declined card) come back as results; a business
+// refusal (a non-retryable ApplicationFailure with a code) is never retried (issue #11).
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
+
+/** A step refused by a business rule is tried again this much later, not in a tight loop. */
+const REFUSED_STEP_DELAY_MS = 3_600_000;
+/** Package purchases remembered for their key (a replay answers the first outcome). */
+const PURCHASE_MEMORY_MAX = 200;
 
 /** Versioning: the account rests when nothing is left to settle (R-U2 at rest, 2026-11). */
 const ACCOUNT_REST_PATCH = 'account-rest-2026-11';
@@ -78,19 +87,33 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
     bump();
   });
 
-  // R-U4: buying packages needs an answer (402 when the payment fails), hence an update.
-  setHandler(buyPackagesUpdate, async (req: BuyPackagesRequest) => acts.buyUsagePackages({
-    accountId: state.accountId,
-    purchaseId: req.purchaseId,
-    metric: req.metric,
-    content: req.content,
-    count: req.count,
-    term: req.term,
-    reset: req.reset,
-    offsetMinutes: state.settings.offsetMinutes,
-    at: Date.now(),
-  }), {
+  // R-U4: buying packages needs an answer (402 when the payment fails), hence an update. Once per
+  // purchase id (derived from the Idempotency-Key): a replay, from either key scope, gets the first
+  // outcome; the same id with another request is refused before anything is charged (issue #11,
+  // defect 7: the charge's own mismatch used to be retried for ever and stall the workflow).
+  setHandler(buyPackagesUpdate, async (req: BuyPackagesRequest) => {
+    const known = state.purchases?.[req.purchaseId];
+    if (known) return known.result;
+    const result = await acts.buyUsagePackages({
+      accountId: state.accountId,
+      purchaseId: req.purchaseId,
+      metric: req.metric,
+      content: req.content,
+      count: req.count,
+      term: req.term,
+      reset: req.reset,
+      offsetMinutes: state.settings.offsetMinutes,
+      at: Date.now(),
+    }).catch(asRefusal);
+    const kept = Object.entries(state.purchases ?? {}).slice(-(PURCHASE_MEMORY_MAX - 1));
+    state = { ...state, purchases: Object.fromEntries([...kept, [req.purchaseId, { fingerprint: packagesFingerprint(req), result }]]) };
+    return result;
+  }, {
     validator: (req) => {
+      const known = state.purchases?.[req.purchaseId];
+      if (known && known.fingerprint !== packagesFingerprint(req)) {
+        throw ApplicationFailure.nonRetryable('this Idempotency-Key was used with a different package purchase', 'IDEMPOTENCY.MISMATCH');
+      }
       if (!Number.isInteger(req.count) || req.count < 1 || req.count > MAX_PACKAGES_PER_PURCHASE) {
         throw ApplicationFailure.nonRetryable(`count must be 1..${MAX_PACKAGES_PER_PURCHASE}`, 'VALIDATION.PACKAGE_COUNT');
       }
@@ -180,6 +203,24 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
     }
     const wait = step.at - Date.now();
     if (wait > 0 && (await condition(() => version !== seen, wait))) continue; // a message changed the plan
+    try {
+      await runStep(step);
+    } catch (err) {
+      if (!isBusinessRefusal(err)) throw err;
+      // A rule refused the step (issue #11): say so loudly, count it, and try again later rather
+      // than spin or fail the account's workflow; the other steps (arrears, reminders) go on.
+      const code = (err as { cause?: { type?: string } }).cause?.type ?? 'UNKNOWN';
+      log.error('account step refused by a business rule; retrying later', { step: step.kind, code, accountId: state.accountId });
+      state = { ...state, refusals: (state.refusals ?? 0) + 1, refusedUntil: { ...(state.refusedUntil ?? {}), [step.kind]: Date.now() + REFUSED_STEP_DELAY_MS } };
+    }
+    if (step.kind === 'settle') hoursThisRun += 1;
+    if (hoursThisRun >= HOURS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof accountWorkflow>({ state });
+    }
+  }
+
+  async function runStep(step: Step): Promise<void> {
     switch (step.kind) {
       case 'wake': {
         // Hours rested through had no facts: settlement resumes at the first hour with one.
@@ -195,7 +236,6 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
       }
       case 'settle':
         await settle();
-        hoursThisRun += 1;
         break;
       case 'freeze': {
         // R-U5: after grace the pay-per-use resources stop and are no longer billed.
@@ -223,11 +263,12 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
         break;
       }
     }
-    if (hoursThisRun >= HOURS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof accountWorkflow>({ state });
-    }
   }
+}
+
+/** The canonical form of a package purchase (the same id with another one is IDEMPOTENCY.MISMATCH). */
+function packagesFingerprint(r: BuyPackagesRequest): string {
+  return JSON.stringify([r.metric, r.content, r.count, r.term.unit, r.term.count, r.reset]);
 }
 
 // R-U3: records may arrive 2 h late, so settlement starts with the hour 2 h before the API first
@@ -264,6 +305,8 @@ function nextStep(s: AccountState): Step {
     const end = a.status === 'grace' ? a.graceEndsAt : a.frozenEndsAt;
     if (end !== null && remindAt < end) steps.push({ kind: 'remind', at: remindAt });
   }
+  // A step a rule refused waits out its delay (issue #11: retried later, never in a tight loop).
+  for (const st of steps) st.at = Math.max(st.at, s.refusedUntil?.[st.kind] ?? Number.NEGATIVE_INFINITY);
   // Earliest first, so an hour is settled with the facts of its own time (a freeze mid-hour ends
   // the hour's billing there); on a tie the order of the list decides.
   const order = { wake: 0, collect: 0, settle: 1, rest: 1, freeze: 2, release: 3, remind: 4 };

@@ -27,7 +27,50 @@ export interface PurchaseRequest {
   trial: boolean;
   autoRenew: boolean;
   deductionDate: string | null;
+  /** R-P2: a promotional discount granted to the account, used for the first order (issue #11) */
+  discountId?: string | null;
   settings: LifecycleSettings;
+}
+
+/** One paid term not yet over (R-S11, R-S12 count every one of them, not only the latest). */
+export interface PaidTerm {
+  number: number;
+  startsAt: number;
+  endsAt: number;
+  term: Term; // as bought: its unit picks the monthly or yearly price
+  orderId: string | null;
+}
+
+/** A share of an order in one term (billing/subscription-rules CoveragePart). */
+export interface CoveragePart {
+  termStartsAt: number;
+  termMonths: number;
+  from: number;
+  list: string;
+}
+
+/** An upgrade order and the terms it paid the difference for (R-S12), for R-S11 refunds. */
+export interface UpgradeCoverage {
+  orderId: string;
+  endsAt: number;
+  parts: CoveragePart[];
+}
+
+/** What a money-moving command answered the first time (issue #11: replays answer it again). */
+export interface CommandOutcome {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  orderId?: string | null;
+  amount?: string;
+  refund?: string;
+}
+
+export interface RememberedCommand {
+  /** the request's canonical form: the same key with another request is IDEMPOTENCY.MISMATCH */
+  fingerprint: string;
+  at: number;
+  outcome: CommandOutcome;
 }
 
 export interface SubscriptionState {
@@ -60,6 +103,17 @@ export interface SubscriptionState {
   settings: LifecycleSettings;
   seq: number; // orders the read-model writes (activities drop stale ones)
   leanRenewal?: boolean; // this lifecycle runs the LEAN_RENEWAL path (workflow versioning)
+  commandMemory?: boolean; // this lifecycle answers commands once per key (COMMAND_MEMORY patch)
+  /** paid terms not yet over, oldest first; absent on runs started before issue #11 (derived) */
+  terms?: PaidTerm[];
+  /** upgrade orders whose service is not used up yet */
+  upgrades?: UpgradeCoverage[];
+  /** money-moving commands by `<kind>:<Idempotency-Key>`, so a replay never acts twice */
+  commands?: Record<string, RememberedCommand>;
+  /** the purchase request's canonical form (a second purchase under the same key must match it) */
+  purchaseFingerprint?: string;
+  /** times a local activity exhausted its retry bound and went on as a regular activity */
+  retryBoundHits?: number;
 }
 
 export interface SubscriptionWorkflowInput {

@@ -180,6 +180,16 @@ export interface RefundDto {
   created_at: string;
 }
 
+/** An order as a multi-order refund (refundOrders) sees it, under the account lock. */
+export interface RefundableOrder {
+  id: string;
+  list_amount: string;
+  due: string;
+  coupon: string;
+  refunded: string;
+  status: OrderStatus;
+}
+
 export interface Page<T> {
   data: T[];
   next_cursor: string | null;
@@ -558,41 +568,82 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
         return { refund: toRefundDto(prior), order: toOrderDto(await trx('orders').where({ id: orderId }).first()) };
       }
       const order: OrderRow = await trx('orders').where({ id: orderId }).forUpdate().first();
-      if (!PAID_STATES.includes(order.status)) {
-        throw new PaymentError('ORDER.NOT_REFUNDABLE', `order ${orderId} is ${order.status}; only paid orders can be refunded`, { order_id: orderId, status: order.status });
+      return refundWithin(trx, order, amount, key, hash, reason);
+    });
+  }
+
+  /** One refund of `order` to cash, inside the caller's transaction (the account row is locked). */
+  async function refundWithin(trx: Knex.Transaction, order: OrderRow, amount: Decimal, key: string, hash: string, reason: string | null): Promise<{ refund: RefundDto; order: OrderDto }> {
+    const orderId = order.id;
+    if (!PAID_STATES.includes(order.status)) {
+      throw new PaymentError('ORDER.NOT_REFUNDABLE', `order ${orderId} is ${order.status}; only paid orders can be refunded`, { order_id: orderId, status: order.status });
+    }
+    const refundable = new Decimal(refundableAmount(order));
+    if (amount.greaterThan(refundable)) {
+      throw new PaymentError('PAYMENT.REFUND_EXCEEDS_PAID', `refund ${amount.toFixed(2)} exceeds the ${refundable.toFixed(2)} still refundable on order ${orderId}`, {
+        order_id: orderId,
+        refundable: refundable.toFixed(2),
+      });
+    }
+    const now = clock.now();
+    let ledgerId: string | null = null;
+    if (amount.greaterThan(0)) {
+      ledgerId = await writeTransaction(trx, {
+        accountId: order.account_id,
+        idempotencyKey: `refund:${key}`,
+        requestHash: hash,
+        kind: 'refund',
+        orderId,
+        description: reason,
+        createdAt: now,
+        entries: [
+          { ledgerAccount: LEDGER.refunds, amount: amount.negated() },
+          { ledgerAccount: LEDGER.cash, amount },
+        ],
+      });
+      await trx('account_balances').where({ account_id: order.account_id }).update({ cash: trx.raw('cash + ?', [amount.toFixed(2)]), updated_at: now });
+    }
+    const refunded = new Decimal(order.refunded).plus(amount);
+    const ownMoney = new Decimal(order.cash).plus(order.credit).plus(order.card);
+    const status: OrderStatus = refunded.isZero() ? order.status : refunded.equals(ownMoney) ? 'refunded' : 'partially_refunded';
+    await trx('orders').where({ id: orderId }).update({ refunded: refunded.toFixed(2), status });
+    const row = { id: newId('rfd'), order_id: orderId, account_id: order.account_id, amount: amount.toFixed(2), idempotency_key: key, request_hash: hash, reason, ledger_transaction_id: ledgerId, created_at: now };
+    await trx('refunds').insert(row);
+    return { refund: toRefundDto(row), order: toOrderDto({ ...order, refunded: refunded.toFixed(2), status }) };
+  }
+
+  /**
+   * Refunds several orders of one account at once, all or nothing, under one key (R-S11: an
+   * unsubscribe refunds every order whose service is not used up). `amounts` sees the orders as
+   * they are under the account lock (an operator's earlier refund included) and says how much of
+   * each goes back; a retry under the same key finds the first refunds and returns them, so a
+   * crash between two orders never refunds one twice or leaves one out.
+   */
+  async function refundOrders(input: { accountId: string; orderIds: string[]; idempotencyKey: string; reason: string; amounts: (orders: RefundableOrder[]) => Record<string, Decimal> }): Promise<{ refunds: RefundDto[]; total: string }> {
+    const accountId = requireText(input?.accountId, 'account_id');
+    const key = requireText(input.idempotencyKey, 'idempotency_key');
+    const keyFor = (orderId: string) => `${key}:${orderId}`;
+    return db.transaction(async (trx) => {
+      await lockBalances(trx, accountId);
+      const done: any[] = await trx('refunds').whereIn('idempotency_key', input.orderIds.map(keyFor)).orderBy('created_at');
+      const mark: any = await trx('refund_batches').where({ idempotency_key: key }).first();
+      if (mark) return { refunds: done.map(toRefundDto), total: fmt(done.reduce((t: Decimal, r: any) => t.plus(r.amount), ZERO)) };
+      const orders: OrderRow[] = input.orderIds.length === 0 ? [] : await trx('orders').whereIn('id', input.orderIds).forUpdate();
+      const foreign = orders.find((o) => o.account_id !== accountId);
+      if (foreign || orders.length !== new Set(input.orderIds).size) {
+        throw new PaymentError('ORDER.NOT_FOUND', 'an order to refund does not exist on this account', { order_ids: input.orderIds });
       }
-      const refundable = new Decimal(refundableAmount(order));
-      if (amount.greaterThan(refundable)) {
-        throw new PaymentError('PAYMENT.REFUND_EXCEEDS_PAID', `refund ${amount.toFixed(2)} exceeds the ${refundable.toFixed(2)} still refundable on order ${orderId}`, {
-          order_id: orderId,
-          refundable: refundable.toFixed(2),
-        });
+      const amounts = input.amounts(orders.map((o) => ({ id: o.id, list_amount: fmt(o.list_amount), due: fmt(o.due), coupon: fmt(o.coupon), refunded: fmt(o.refunded), status: o.status })));
+      const refunds: RefundDto[] = [];
+      for (const o of orders) {
+        const amount = amounts[o.id] ?? ZERO;
+        if (!amount.greaterThan(0)) continue;
+        const hash = requestHash({ op: 'refund', orderId: o.id, amount: amount.toFixed(2) });
+        refunds.push((await refundWithin(trx, o, amount, keyFor(o.id), hash, input.reason)).refund);
       }
-      const now = clock.now();
-      let ledgerId: string | null = null;
-      if (amount.greaterThan(0)) {
-        ledgerId = await writeTransaction(trx, {
-          accountId: order.account_id,
-          idempotencyKey: `refund:${key}`,
-          requestHash: hash,
-          kind: 'refund',
-          orderId,
-          description: reason,
-          createdAt: now,
-          entries: [
-            { ledgerAccount: LEDGER.refunds, amount: amount.negated() },
-            { ledgerAccount: LEDGER.cash, amount },
-          ],
-        });
-        await trx('account_balances').where({ account_id: order.account_id }).update({ cash: trx.raw('cash + ?', [amount.toFixed(2)]), updated_at: now });
-      }
-      const refunded = new Decimal(order.refunded).plus(amount);
-      const ownMoney = new Decimal(order.cash).plus(order.credit).plus(order.card);
-      const status: OrderStatus = refunded.isZero() ? order.status : refunded.equals(ownMoney) ? 'refunded' : 'partially_refunded';
-      await trx('orders').where({ id: orderId }).update({ refunded: refunded.toFixed(2), status });
-      const row = { id: newId('rfd'), order_id: orderId, account_id: order.account_id, amount: amount.toFixed(2), idempotency_key: key, request_hash: hash, reason, ledger_transaction_id: ledgerId, created_at: now };
-      await trx('refunds').insert(row);
-      return { refund: toRefundDto(row), order: toOrderDto({ ...order, refunded: refunded.toFixed(2), status }) };
+      // The batch is done, even when nothing was due back: a retry answers the same.
+      await trx('refund_batches').insert({ idempotency_key: key, account_id: accountId, created_at: clock.now() });
+      return { refunds, total: fmt(refunds.reduce((t, r) => t.plus(r.amount), ZERO)) };
     });
   }
 
@@ -603,7 +654,14 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
    * Cash in. Where SPEC is silent we follow common billing-centre practice: a top-up first repays
    * credit already used, the rest becomes cash.
    */
-  async function topUp(input: { accountId: string; amount: string | Decimal; idempotencyKey: string; currency?: string }): Promise<{ transactionId: string; transaction: LedgerTransactionDto; balances: BalancesDto }> {
+  async function topUp(input: {
+    accountId: string;
+    amount: string | Decimal;
+    idempotencyKey: string;
+    currency?: string;
+    /** more writes that must commit with the money, and only then (the workflow signal outbox) */
+    alsoWrite?: (trx: Knex.Transaction) => Promise<void>;
+  }): Promise<{ transactionId: string; transaction: LedgerTransactionDto; balances: BalancesDto }> {
     const accountId = requireText(input?.accountId, 'account_id');
     const amount = parseMoney(input.amount, 'amount');
     const key = requireText(input.idempotencyKey, 'idempotency_key');
@@ -636,6 +694,7 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
           .where({ account_id: accountId })
           .update({ cash: trx.raw('cash + ?', [cash.toFixed(2)]), credit_used: trx.raw('credit_used - ?', [repay.toFixed(2)]), updated_at: now });
         tx = await trx('ledger_transactions').where({ id }).first();
+        await input.alsoWrite?.(trx);
       }
       const [dto] = await loadTransactions(trx, [tx]);
       return { transactionId: dto.id, transaction: dto, balances: await readBalances(trx, accountId) };
@@ -845,6 +904,7 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
     issueDiscount,
     charge,
     refund,
+    refundOrders,
     recoverStalePayments,
     getBalances,
     getOrder,

@@ -45,6 +45,11 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
     term_number: s.termNumber,
     grace_ends_at: iso(s.graceEndsAt),
     frozen_ends_at: iso(s.frozenEndsAt),
+    // What the forecast is computed from, so the list answers the item's forecast (issue #11).
+    last_attempt_at: iso(s.lastAttemptAt),
+    grace_days: s.settings.graceDays,
+    retention_days: s.settings.retentionDays,
+    arrears_policy: s.settings.policy,
     ended_at: s.status === 'released' || s.status === 'unsubscribed' ? iso(input.at) : null,
     workflow_id: `subscription-${s.subscriptionId}`,
     seq: s.seq,

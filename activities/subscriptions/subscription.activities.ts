@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import { canUpgrade, refundOnUnsubscribe, termPrice, upgradeCharge, usedFractionOfTerm } from '../../billing/subscription-rules';
+import { canUpgrade, CoveragePart, refundForOrder, termPrice, TermWindow, TRIAL_EDITION, TRIAL_PRODUCT, upgradeChargeOverTerms, usedValue } from '../../billing/subscription-rules';
 import { upgradeBindingRefusal } from '../../billing/binding-rules';
+import { addMonthsClamped } from '../../billing/calendar';
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
 import type { PaymentEngine } from '../payments/payment-engine';
@@ -19,9 +20,14 @@ export interface ChargeTermInput {
   idempotencyKey: string;
   /** workflow time of the charge (R-T3): validity of coupons and discounts is judged at it */
   at: number;
+  /** R-P2: a promotional discount granted to the account, named by the customer for this order */
+  discountId?: string;
 }
 
 export type ChargeOutcome = PurchaseOutcome & { amount?: string };
+
+/** An upgrade's outcome: the order's share of each term it paid the difference for (R-S11 refunds it). */
+export type UpgradeOutcome = ChargeOutcome & { parts?: CoveragePart[] };
 
 export interface RenewTermInput {
   charge: ChargeTermInput;
@@ -39,6 +45,8 @@ export interface UpgradeInput {
   fromEdition: string;
   toEdition: string;
   quantity: number;
+  /** every paid term not yet over (R-S12); absent from histories before issue #11: the latest term */
+  terms?: TermWindow[];
   termStartedAt: number;
   termMonths: number;
   offsetMinutes: number;
@@ -49,6 +57,8 @@ export interface UpgradeInput {
 export interface RefundInput {
   subscriptionId: string;
   orderId: string | null;
+  /** every order whose service is not used up, with its share of the terms (a term order's list comes from the order) */
+  coverage?: { orderId: string; parts: (Omit<CoveragePart, 'list'> & { list?: string })[] }[];
   termStartedAt: number;
   termMonths: number;
   offsetMinutes: number;
@@ -59,8 +69,9 @@ export interface RefundInput {
 const termOf = (months: number): Term => (months % 12 === 0 ? { unit: 'year', count: months / 12 } : { unit: 'month', count: months });
 
 export function createSubscriptionActivities(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
-  async function charge(p: { accountId: string; subscriptionId: string; product: string; listAmount: string; kind: string; description: string; idempotencyKey: string; at: number }): Promise<ChargeOutcome> {
+  async function charge(p: { accountId: string; subscriptionId: string; product: string; listAmount: string; kind: string; description: string; idempotencyKey: string; at: number; discountId?: string }): Promise<ChargeOutcome> {
     const result = await deps.payments.charge({
+      promotionId: p.discountId ?? null,
       accountId: p.accountId,
       listAmount: p.listAmount,
       // `product/edition` lets scoped coupons and discounts apply (R-P2, R-P3).
@@ -91,6 +102,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       description: `${input.product}/${input.edition} × ${input.quantity}, ${input.term.count} ${input.term.unit}(s)`,
       idempotencyKey: input.idempotencyKey,
       at: input.at,
+      discountId: input.discountId,
     });
   }
 
@@ -118,8 +130,8 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       return outcome;
     },
 
-    /** R-S12: the pro-rata price difference for the rest of the current term. */
-    async chargeUpgrade(input: UpgradeInput): Promise<ChargeOutcome> {
+    /** R-S12: the pro-rata price difference on every paid term still ahead (issue #11: not only the latest). */
+    async chargeUpgrade(input: UpgradeInput): Promise<UpgradeOutcome> {
       const from = findEdition(deps.catalog, input.product, input.fromEdition);
       const to = findEdition(deps.catalog, input.product, input.toEdition);
       if (!from || !to) return { ok: false, orderId: null, code: 'CATALOG.UNKNOWN_EDITION', message: `${input.product}/${input.toEdition} is not in the catalog` };
@@ -130,49 +142,76 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       // may slip in before the new edition is recorded (reserveUpgrade).
       const unfit = await reserveUpgrade(deps.db, input.subscriptionId, input.toEdition, (bound) => upgradeBindingRefusal({ product: input.product, edition: input.toEdition, serverKinds: to.server_kinds }, bound));
       if (unfit) return { ok: false, orderId: null, ...unfit };
-      const amount = upgradeCharge({
+      const terms = input.terms ?? [{ startsAt: input.termStartedAt, endsAt: addMonthsClamped(input.termStartedAt, input.termMonths, input.offsetMinutes), term: termOf(input.termMonths) }];
+      const quote = upgradeChargeOverTerms({
         oldPrices: { monthly: from.monthly, yearly: from.yearly },
         newPrices: { monthly: to.monthly, yearly: to.yearly },
         quantity: input.quantity,
-        term: termOf(input.termMonths),
-        usedFraction: usedFractionOfTerm(input.termStartedAt, input.at, input.termMonths, input.offsetMinutes),
+        terms,
+        at: input.at,
+        offsetMinutes: input.offsetMinutes,
       });
-      if (amount.isZero()) return { ok: true, orderId: null, amount: '0.00' };
+      if (quote.amount.isZero()) return { ok: true, orderId: null, amount: '0.00', parts: [] };
       const outcome = await charge({
         accountId: input.accountId,
         subscriptionId: input.subscriptionId,
         product: `${input.product}/${input.toEdition}`,
-        listAmount: amount.toFixed(2),
+        listAmount: quote.amount.toFixed(2),
         kind: 'subscription_upgrade',
         description: `upgrade ${input.product} ${input.fromEdition} → ${input.toEdition}`,
         idempotencyKey: input.idempotencyKey,
         at: input.at,
       });
       if (!outcome.ok) await releaseUpgrade(deps.db, input.subscriptionId, input.toEdition);
-      return outcome;
+      return outcome.ok ? { ...outcome, parts: quote.parts } : outcome;
     },
 
-    /** R-S11: refund = paid − list × used fraction, rounded down, to cash; coupon money stays. */
+    /**
+     * R-S11: for every order whose service is not used up (each paid term still running or ahead,
+     * each upgrade), paid − list value used, at most the customer's own money less what was
+     * refunded before (an operator's refund), rounded down; to cash, coupon money never. All the
+     * orders in one transaction under one key (refundOrders), so a retry never pays twice.
+     */
     async refundSubscription(input: RefundInput): Promise<{ refund: string }> {
-      if (!input.orderId) return { refund: '0.00' };
-      const order = await deps.db('orders').where({ id: input.orderId }).first();
-      if (!order) return { refund: '0.00' };
-      const refund = refundOnUnsubscribe({
-        paid: order.due,
-        couponPaid: order.coupon,
-        listPrice: order.list_amount,
-        usedFraction: usedFractionOfTerm(input.termStartedAt, input.at, input.termMonths, input.offsetMinutes),
+      const coverage = input.coverage ?? (input.orderId ? [{ orderId: input.orderId, parts: [{ termStartsAt: input.termStartedAt, termMonths: input.termMonths, from: input.termStartedAt }] }] : []);
+      if (coverage.length === 0) return { refund: '0.00' };
+      const sub = await deps.db('subscriptions').where({ id: input.subscriptionId }).first('account_id');
+      const accountId: string | undefined = sub?.account_id ?? (await deps.db('orders').where({ id: coverage[0].orderId }).first('account_id'))?.account_id;
+      if (!accountId) return { refund: '0.00' };
+      const { total } = await deps.payments.refundOrders({
+        accountId,
+        orderIds: coverage.map((c) => c.orderId),
+        idempotencyKey: input.idempotencyKey,
+        reason: `unsubscribe ${input.subscriptionId} (R-S11)`,
+        amounts: (orders) => Object.fromEntries(orders.map((o) => {
+          const parts = coverage.filter((c) => c.orderId === o.id).flatMap((c) => c.parts).map((p) => ({ ...p, list: p.list ?? o.list_amount }));
+          return [o.id, refundForOrder({ paid: o.due, couponPaid: o.coupon, refunded: o.refunded, used: usedValue(parts, input.at, input.offsetMinutes) })];
+        })),
       });
-      if (refund.isZero()) return { refund: '0.00' };
-      await deps.payments.refund({ orderId: input.orderId, amount: refund.toFixed(2), idempotencyKey: input.idempotencyKey });
-      return { refund: refund.toFixed(2) };
+      return { refund: total };
     },
 
-    /** R-S2: the first trial of an account wins; the same subscription asking again is fine. */
-    async claimTrial(input: { accountId: string; subscriptionId: string }): Promise<{ ok: boolean }> {
-      await deps.db('trial_claims').insert({ account_id: input.accountId, subscription_id: input.subscriptionId }).onConflict('account_id').ignore();
+    /**
+     * R-S2: the first trial of an account wins, and only an account that never bought
+     * host-security/basic may have one (issue #11). The same subscription asking again is fine.
+     */
+    async claimTrial(input: { accountId: string; subscriptionId: string }): Promise<{ ok: boolean; reason?: 'used' | 'bought' }> {
+      const bought = () => deps.db('orders')
+        .where({ account_id: input.accountId, product: `${TRIAL_PRODUCT}/${TRIAL_EDITION}`, kind: 'subscription_purchase' })
+        .whereIn('status', ['paid', 'partially_refunded', 'refunded'])
+        .first('id');
       const claim = await deps.db('trial_claims').where({ account_id: input.accountId }).first();
-      return { ok: claim?.subscription_id === input.subscriptionId };
+      if (claim) return claim.subscription_id === input.subscriptionId ? { ok: true } : { ok: false, reason: 'used' };
+      if (await bought()) return { ok: false, reason: 'bought' };
+      await deps.db.raw(
+        `insert into trial_claims (account_id, subscription_id)
+         select ?, ? where not exists (select 1 from orders where account_id = ? and product = ? and kind = 'subscription_purchase' and status in ('paid', 'partially_refunded', 'refunded'))
+         on conflict (account_id) do nothing`,
+        [input.accountId, input.subscriptionId, input.accountId, `${TRIAL_PRODUCT}/${TRIAL_EDITION}`],
+      );
+      const after = await deps.db('trial_claims').where({ account_id: input.accountId }).first();
+      if (after?.subscription_id === input.subscriptionId) return { ok: true };
+      return after ? { ok: false, reason: 'used' } : { ok: false, reason: 'bought' };
     },
 
     async recordSubscriptionState(input: RecordStateInput): Promise<void> {

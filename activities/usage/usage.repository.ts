@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { HOUR_MS } from '../../billing/calendar';
 import { exact } from '../../billing/money';
-import { currentPeriodStart, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
+import { drawsCountFrom, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
 import { newId } from '../../common/ids';
 
 // Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
@@ -393,7 +393,7 @@ export async function withRemaining<R extends { id: string; metric: string; cont
   conn: Knex | Knex.Transaction, rows: R[], at: number, offsetMinutes: number,
 ): Promise<(R & MetricPackage)[]> {
   if (rows.length === 0) return [];
-  const since = rows.map((r) => currentPeriodStart(r.purchased_at.getTime(), r.reset, at, offsetMinutes));
+  const since = rows.map((r) => drawsCountFrom(r.purchased_at.getTime(), r.reset, at, offsetMinutes));
   const used: { id: string; used: string }[] = (await conn.raw(
     `select k.id, coalesce(sum(d.amount), 0)::text as used
        from unnest(?::text[], ?::timestamptz[]) as k(id, since)

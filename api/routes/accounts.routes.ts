@@ -1,8 +1,10 @@
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { toIsoLocal } from '../../billing/calendar';
 import { newId } from '../../common/ids';
 import { accountTopUpSignal } from '../../workflows/account.messages';
 import { topUpSignal } from '../../workflows/subscription.messages';
+import { deliverSignals, enqueueSignals, PendingSignal } from '../../store/signal-outbox';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, issueApiKey } from '../auth';
 import { ApiError, notFound } from '../errors';
@@ -53,19 +55,17 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
 
 /**
  * A top-up is a payment fact: the account's lapsing subscriptions hear of it (R-S6/S7/S9, they
- * try to renew at once when auto-renew is on). A workflow that just ended is not an error.
+ * try to renew at once when auto-renew is on), and so does its pay-per-use workflow (R-U5). The
+ * signals are written with the money (store/signal-outbox), so Temporal being down at that moment
+ * delays them, never loses them (issue #11, defect 10).
  */
-async function signalTopUp(deps: ApiDeps, accountId: string, amount: string): Promise<void> {
-  const lapsing = await deps.db('subscriptions').where({ account_id: accountId }).whereIn('status', ['grace', 'frozen', 'isolated']).pluck('workflow_id');
-  // R-U5: the account's pay-per-use workflow collects its outstanding bills.
-  const usage: string[] = await deps.db('usage_accounts').where({ account_id: accountId }).whereNotNull('workflow_started_at').pluck('workflow_id');
-  const sent: [string, Promise<void>][] = [
-    ...lapsing.map((id: string): [string, Promise<void>] => [id, deps.temporal.workflow.getHandle(id).signal(topUpSignal, { amount })]),
-    ...usage.map((id): [string, Promise<void>] => [id, deps.temporal.workflow.getHandle(id).signal(accountTopUpSignal, { amount })]),
+async function topUpSignals(trx: Knex.Transaction, accountId: string, amount: string): Promise<PendingSignal[]> {
+  const lapsing: string[] = await trx('subscriptions').where({ account_id: accountId }).whereIn('status', ['grace', 'frozen', 'isolated']).pluck('workflow_id');
+  const usage: string[] = await trx('usage_accounts').where({ account_id: accountId }).whereNotNull('workflow_started_at').pluck('workflow_id');
+  return [
+    ...lapsing.map((workflowId) => ({ workflowId, signal: topUpSignal.name, payload: { amount } })),
+    ...usage.map((workflowId) => ({ workflowId, signal: accountTopUpSignal.name, payload: { amount } })),
   ];
-  await Promise.all(sent.map(([workflowId, signal]) => signal.catch((err) => {
-    deps.logger.warn({ err, workflowId }, 'top-up signal not delivered');
-  })));
 }
 
 export function accountRoutes(deps: ApiDeps): RouteDef[] {
@@ -118,8 +118,17 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
           throw new ApiError(400, 'VALIDATION.CURRENCY', `the account is billed in ${account.currency}, not ${body.currency}`, { currency: body.currency, account_currency: account.currency });
         }
         const key = req.header('idempotency-key') ?? newId('topup');
-        const t = await deps.payments.topUp({ accountId: params.id, amount: body.amount, idempotencyKey: `topup:${params.id}:${key}` });
-        await signalTopUp(deps, params.id, body.amount);
+        let queued: number[] = [];
+        const t = await deps.payments.topUp({
+          accountId: params.id,
+          amount: body.amount,
+          idempotencyKey: `topup:${params.id}:${key}`,
+          alsoWrite: async (trx) => { queued = await enqueueSignals(trx, await topUpSignals(trx, params.id, body.amount)); },
+        });
+        // Delivered at once when Temporal answers; otherwise the worker's loop keeps trying.
+        if (queued.length > 0) {
+          await deliverSignals(deps.db, deps.temporal, { ids: queued, deadlineMs: 1_500 }).catch((err) => deps.logger.warn({ err }, 'top-up signals left to the outbox loop'));
+        }
         return { status: 201, body: { transaction_id: t.transactionId, account: await loadAccount(deps, params.id) } };
       },
     }),

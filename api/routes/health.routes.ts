@@ -15,8 +15,9 @@ export function healthRoutes(deps: ApiDeps): RouteDef[] {
       },
       handler: async () => {
         const [db, temporal] = await Promise.all([
-          deps.db.raw('select 1').then(() => 'ok', (e: Error) => `down: ${e.message}`),
-          deps.temporal.workflowService.getSystemInfo({}).then(() => 'ok', (e: Error) => `down: ${e.message}`),
+          // Only up or down: an error's text (hosts, users, versions) is for the logs, not for anyone who asks.
+          deps.db.raw('select 1').then(() => 'ok', (err: Error) => { deps.logger.warn({ err }, 'health: database down'); return 'down'; }),
+          deps.temporal.workflowService.getSystemInfo({}).then(() => 'ok', (err: Error) => { deps.logger.warn({ err }, 'health: temporal down'); return 'down'; }),
         ]);
         const ok = db === 'ok' && temporal === 'ok';
         return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', db, temporal } };

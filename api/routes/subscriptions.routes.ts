@@ -1,27 +1,32 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { canUpgrade } from '../../billing/subscription-rules';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
-import { toIsoLocal } from '../../billing/calendar';
+import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
+import { promotionRefusal } from '../../billing/payments';
+import { subscriptionForecast, validateDeductionDate } from '../../billing/renewal-schedule';
+import { canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { BillingAccountId, Edition, Product, SubscriptionStatus } from '../../common/search-attributes';
 import {
+  commandFingerprint,
   getStateQuery,
+  purchaseFingerprint,
   purchaseOutcomeUpdate,
   renewUpdate,
   setAutoRenewUpdate,
   unsubscribeUpdate,
   upgradeUpdate,
 } from '../../workflows/subscription.messages';
-import type { PurchaseRequest, SubscriptionView } from '../../workflows/subscription.types';
+import type { CommandOutcome, PurchaseOutcome, PurchaseRequest } from '../../workflows/subscription.types';
 import type { ApiDeps } from '../app';
-import { assertAccountAccess } from '../auth';
+import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
-import { defineRoute, RouteDef } from '../http';
-import { viaUpdate } from '../workflow-errors';
-import { decodeCursor, encodeCursor, idParams, list, pageQuery, termSchema } from '../schemas';
+import { defineRoute, RouteContext, RouteDef } from '../http';
+import { decodeCursor, encodeCursor, idParams, list, pageQuery, resourceId, termSchema } from '../schemas';
+import { unavailable, viaUpdate } from '../workflow-errors';
 
 const TERMINAL = new Set(['released', 'unsubscribed']);
+const localDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a local date YYYY-MM-DD');
 
 const instantOrNull = z.string().nullable();
 export const termRowSchema = z.object({
@@ -67,11 +72,20 @@ const purchaseBody = z.strictObject({
   quantity: z.number().int().min(1).max(10_000),
   term: termSchema.optional(),
   auto_renew: z.boolean().default(false),
-  deduction_day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a local date YYYY-MM-DD').optional(),
+  deduction_day: localDate.optional(),
   trial: z.boolean().default(false),
+  discount_id: resourceId.optional().openapi({ description: 'a promotional discount granted to the account, used for this order (R-P2); later orders of the subscription count it as a candidate' }),
 }).superRefine((b, ctx) => {
   if (b.trial && b.term) ctx.addIssue({ code: 'custom', path: ['term'], message: 'a trial takes no term (it runs 30 days)' });
   if (!b.trial && !b.term) ctx.addIssue({ code: 'custom', path: ['term'], message: 'required unless trial is true' });
+  if (b.trial && b.discount_id) ctx.addIssue({ code: 'custom', path: ['discount_id'], message: 'a free trial takes no discount' });
+});
+type PurchaseBody = z.infer<typeof purchaseBody>;
+
+const renewBody = z.strictObject({
+  term: termSchema,
+  auto_renew: z.boolean().optional(),
+  discount_id: resourceId.optional().openapi({ description: 'a promotional discount granted to the account, used for this order (R-P2)' }),
 });
 
 const listQuery = z.strictObject({
@@ -81,13 +95,53 @@ const listQuery = z.strictObject({
   cursor: z.string().max(200).optional(),
 });
 
+/** The list's keyset cursor: created_at to the microsecond, and the id. Anything else is a 400. */
+const listCursor = z.tuple([z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/), resourceId]);
+
+type Row = Record<string, any>;
+type Ctx<P = any, Q = any, B = any> = RouteContext<P, Q, B>;
+
 export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
   const offset = deps.settings.offsetMinutes;
+  const now = () => (deps.clock ? deps.clock.now().getTime() : Date.now());
   const iso = (ms: number | null) => (ms === null ? null : toIsoLocal(ms, offset));
+  const ms = (d: Date | null) => (d ? new Date(d).getTime() : null);
 
-  function viewToJson(v: SubscriptionView) {
+  /**
+   * The read model, as the API shows it. The forecast is the workflow's own function of the same
+   * recorded facts (billing/renewal-schedule subscriptionForecast), so the list and the item
+   * answer the same thing (issue #11).
+   */
+  function rowJson(r: Row, at: number) {
+    const status = r.status as 'trial' | 'active' | 'grace' | 'frozen' | 'isolated' | 'released' | 'unsubscribed';
+    const policy = r.arrears_policy ?? (r.product === 'workload-protection' ? 'isolate' : 'grace_then_freeze');
+    const forecast = subscriptionForecast({
+      status,
+      expiresAt: ms(r.expires_at) as number,
+      now: at,
+      offsetMinutes: offset,
+      autoRenew: r.auto_renew,
+      deductionDate: r.deduction_date ?? null,
+      periods: { graceDays: r.grace_days ?? 15, retentionDays: r.retention_days ?? 15 },
+      policy,
+      graceEndsAt: ms(r.grace_ends_at),
+      frozenEndsAt: ms(r.frozen_ends_at),
+      lastAttemptAt: ms(r.last_attempt_at),
+    });
+    return subscriptionJson({
+      id: r.id, accountId: r.account_id, product: r.product, edition: r.edition, region: r.region, quantity: r.quantity, status, trial: r.trial,
+      startedAt: ms(r.started_at) as number, expiresAt: ms(r.expires_at) as number, autoRenew: r.auto_renew, deductionDate: r.deduction_date ?? null,
+      renewalPeriod: { unit: r.renewal_unit, count: r.renewal_count }, termNumber: r.term_number, graceEndsAt: ms(r.grace_ends_at), frozenEndsAt: ms(r.frozen_ends_at), forecast,
+    });
+  }
+
+  function subscriptionJson(v: {
+    id: string; accountId: string; product: string; edition: string; region: string; quantity: number; status: string; trial: boolean; startedAt: number; expiresAt: number;
+    autoRenew: boolean; deductionDate: string | null; renewalPeriod: { unit: 'month' | 'year'; count: number }; termNumber: number; graceEndsAt: number | null; frozenEndsAt: number | null;
+    forecast: { nextDeductionAt: number | null; deductionAttempts: number[]; graceEndsAt: number | null; frozenEndsAt: number | null };
+  }) {
     return {
-      id: v.subscriptionId,
+      id: v.id,
       account_id: v.accountId,
       product: v.product,
       edition: v.edition,
@@ -113,325 +167,297 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     };
   }
 
-  function rowToJson(r: Record<string, any>) {
-    const ms = (d: Date | null) => (d ? new Date(d).getTime() : null);
-    const ended = TERMINAL.has(r.status);
-    return {
-      id: r.id,
-      account_id: r.account_id,
-      product: r.product,
-      edition: r.edition,
-      region: r.region,
-      quantity: r.quantity,
-      billing_mode: 'yearly_monthly' as const,
-      status: r.status,
-      trial: r.trial,
-      started_at: iso(ms(r.started_at)),
-      expires_at: iso(ms(r.expires_at)),
-      auto_renew: r.auto_renew,
-      deduction_date: r.deduction_date ? toIsoLocal(new Date(r.deduction_date).getTime(), 0).slice(0, 10) : null,
-      renewal_period: { unit: r.renewal_unit, count: r.renewal_count },
-      term_number: r.term_number,
-      grace_ends_at: iso(ms(r.grace_ends_at)),
-      frozen_ends_at: iso(ms(r.frozen_ends_at)),
-      forecast: {
-        next_deduction_at: null,
-        deduction_attempts: [],
-        grace_ends_at: ended ? null : iso(ms(r.grace_ends_at)),
-        frozen_ends_at: ended ? null : iso(ms(r.frozen_ends_at)),
-      },
-    };
-  }
-
-  async function loadOwned(principal: Parameters<typeof assertAccountAccess>[0], id: string) {
+  async function loadOwned(principal: Principal | null, id: string): Promise<Row> {
     const row = await deps.db('subscriptions').where({ id }).first();
     if (!row) throw notFound('subscription', id);
     assertAccountAccess(principal, row.account_id, 'subscription', id);
     return row;
   }
 
-  /** Live state from the workflow (with its forecast); the read model once it has ended. */
-  async function currentView(row: Record<string, any>) {
-    if (TERMINAL.has(row.status)) return rowToJson(row);
+  /** R-C1…C3 from the catalog: the product, edition, region and mode must exist and be sold. */
+  function catalogChoice(body: PurchaseBody) {
+    const product = findProduct(deps.catalog, body.product);
+    if (!product) throw new ApiError(422, 'CATALOG.UNKNOWN_PRODUCT', `no product ${body.product}`, { products: deps.catalog.products.map((p) => p.product) });
+    const edition = findEdition(deps.catalog, body.product, body.edition);
+    if (!edition) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${body.product} has no edition ${body.edition}`, { editions: product.editions.map((e) => e.edition) });
+    if (!deps.catalog.regions.includes(body.region)) throw new ApiError(422, 'CATALOG.UNKNOWN_REGION', `no region ${body.region}`, { regions: deps.catalog.regions });
+    if (!offersMode(edition, 'yearly_monthly')) throw new ApiError(422, 'CATALOG.MODE_NOT_OFFERED', `${body.product}/${body.edition} is not sold yearly/monthly`);
+    if (body.trial && !edition.trial_days) throw new ApiError(422, 'SUBSCRIPTION.NO_TRIAL', `${body.product}/${body.edition} has no free trial`);
+    return product;
+  }
+
+  /** R-S3: a chosen deduction date is a real date, not past, before expiry; checked before money moves. */
+  function checkDeductionDay(date: string | undefined, expiresAt: number, at: number): void {
+    if (date === undefined) return;
+    const problem = validateDeductionDate(date, expiresAt, at, offset);
+    if (problem) throw new ApiError(400, 'VALIDATION.DEDUCTION_DATE', problem, { field: 'deduction_day' });
+  }
+
+  /** R-P2: a named promotional discount must be the account's, promotional, and valid for what is bought now. */
+  async function checkPromotion(accountId: string, discountId: string | undefined, scope: string, at: number): Promise<void> {
+    if (discountId === undefined) return;
+    const d = await deps.db('discounts').where({ id: discountId, account_id: accountId }).first();
+    const refusal = promotionRefusal(d ? { id: d.id, kind: d.kind, percentOff: d.percent_off, effectiveAt: new Date(d.effective_at), expiresAt: new Date(d.expires_at), scope: d.scope } : null, new Date(at), scope);
+    if (refusal) throw new ApiError(422, refusal.code, refusal.message, { field: 'discount_id', discount_id: discountId });
+  }
+
+  /**
+   * Starts the subscription's workflow and learns how its purchase went, in one call
+   * (update-with-start: the outcome update is in the workflow's first task, so a refused purchase
+   * can never close the run before the API hears of it, issue #11 defect 5). The id comes from the
+   * Idempotency-Key, and a closed workflow's id is never reused (REJECT_DUPLICATE, defect 8): a
+   * retry after it closed is answered from its final state.
+   */
+  async function startPurchase(purchase: PurchaseRequest): Promise<PurchaseOutcome> {
+    const workflowId = `subscription-${purchase.subscriptionId}`;
+    const fingerprint = purchaseFingerprint(purchase);
+    const startWorkflowOperation = new WithStartWorkflowOperation('subscriptionWorkflow', {
+      workflowId,
+      taskQueue: deps.settings.taskQueue,
+      args: [{ purchase }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: `${purchase.product}/${purchase.edition} × ${purchase.quantity} for ${purchase.accountId}`,
+      staticDetails: `Subscription ${purchase.subscriptionId}: ${purchase.trial ? '30-day trial' : `${purchase.term?.count} ${purchase.term?.unit}(s)`} in ${purchase.region}, auto-renew ${purchase.autoRenew ? 'on' : 'off'}.`,
+      typedSearchAttributes: [
+        { key: BillingAccountId, value: purchase.accountId },
+        { key: Product, value: purchase.product },
+        { key: Edition, value: purchase.edition },
+        { key: SubscriptionStatus, value: 'pending' },
+      ],
+    });
     try {
-      const view = await deps.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery);
-      return viewToJson(view);
+      return await viaUpdate(deps.temporal, () => deps.temporal.workflow.executeUpdateWithStart(purchaseOutcomeUpdate, { args: [{ fingerprint }], startWorkflowOperation }));
     } catch (err) {
-      deps.logger.warn({ err, subscriptionId: row.id }, 'workflow query failed; answering from the read model');
-      return rowToJson(row);
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const view = await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(workflowId).query(getStateQuery));
+      if (view.purchaseFingerprint && view.purchaseFingerprint !== fingerprint) throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different purchase');
+      return view.purchase ?? { ok: false, orderId: null, code: 'PAYMENT.FAILED', message: 'the purchase did not complete; nothing was bought' };
     }
   }
 
+  async function purchase({ body, principal, req }: Ctx<unknown, unknown, PurchaseBody>) {
+    assertAccountAccess(principal, body.account_id);
+    const account = await deps.db('accounts').where({ id: body.account_id }).first();
+    if (!account) throw notFound('account', body.account_id);
+    const product = catalogChoice(body);
+    const at = now();
+    checkDeductionDay(body.deduction_day, body.trial ? addDays(at, TRIAL_DAYS) : addTerm(at, body.term!, offset), at);
+    await checkPromotion(body.account_id, body.discount_id, `${body.product}/${body.edition}`, at);
+    const periods = deps.settings.arrears[account.customer_level as 'standard' | 'key_account'];
+    // The same Idempotency-Key names the same subscription (whichever key scope sends it), so a
+    // retry after an API crash between "workflow started" and "response stored" finds the first.
+    const key = req.header('idempotency-key');
+    const subscriptionId = key ? derivedId('sub', `${body.account_id}:${key}`) : newId('sub');
+    const outcome = await startPurchase({
+      subscriptionId,
+      accountId: body.account_id,
+      product: body.product,
+      edition: body.edition,
+      region: body.region,
+      quantity: body.quantity,
+      term: body.term ?? null,
+      trial: body.trial,
+      autoRenew: body.auto_renew,
+      deductionDate: body.deduction_day ?? null,
+      discountId: body.discount_id ?? null,
+      settings: { offsetMinutes: offset, graceDays: periods.graceDays, retentionDays: periods.retentionDays, policy: product.arrears_policy },
+    });
+    if (!outcome.ok) {
+      const code = outcome.code ?? 'PAYMENT.FAILED';
+      throw new ApiError(statusForCode(code), code, outcome.message ?? 'payment failed; nothing was bought');
+    }
+    return { status: 201, body: rowJson(await deps.db('subscriptions').where({ id: subscriptionId }).first(), now()) };
+  }
+
+  /**
+   * A money-moving command on one subscription (renewal, upgrade, unsubscribe). The workflow
+   * answers a key once (issue #11, defect 2); once it has closed (unsubscribed, released) the
+   * API reads the key's first outcome from its final state, so a retry still gets it.
+   */
+  async function command<T>(row: Row, kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, refused: ApiError | null, run: () => Promise<T>, replayed: (o: CommandOutcome) => T): Promise<T> {
+    if (TERMINAL.has(row.status)) {
+      const view = await deps.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery).catch((err) => { throw unavailable(err) ?? err; });
+      const known = view.commands?.[`${kind}:${requestKey}`];
+      if (known && known.fingerprint !== fingerprint) throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different request');
+      if (known) return replayed(known.outcome);
+    }
+    if (refused) throw refused;
+    return viaUpdate(deps.temporal, run);
+  }
+
+  const refusedFor = (row: Row, statuses: string[], code: string, message: string) => (statuses.includes(row.status) ? new ApiError(409, code, message) : null);
+
+  async function renew({ params, body, principal, req }: Ctx<{ id: string }, unknown, z.infer<typeof renewBody>>) {
+    const row = await loadOwned(principal, params.id);
+    const requestKey = req.header('idempotency-key') ?? newId('req');
+    const refused = refusedFor(row, [...TERMINAL], 'STATE.NOT_RENEWABLE', `a ${row.status} subscription cannot be renewed`);
+    if (!refused) await checkPromotion(row.account_id, body.discount_id, `${row.product}/${row.edition}`, now());
+    const args = { term: body.term, autoRenew: body.auto_renew, discountId: body.discount_id ?? null, requestKey };
+    const result = await command(row, 'renew', requestKey, commandFingerprint.renew(args), refused,
+      () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(renewUpdate, { args: [args] }).then((r) => ({ ok: r.ok, code: r.code, message: r.message })),
+      (o) => ({ ok: o.ok, code: o.code, message: o.message }));
+    if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
+    return { status: 201, body: rowJson(await loadOwned(principal, params.id), now()) };
+  }
+
+  async function setAutoRenew({ params, body, principal }: Ctx<{ id: string }, unknown, { enabled: boolean; deduction_date?: string | null }>) {
+    const row = await loadOwned(principal, params.id);
+    if (TERMINAL.has(row.status)) throw new ApiError(409, 'STATE.ENDED', `auto-renew cannot change on a ${row.status} subscription`);
+    await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(setAutoRenewUpdate, { args: [{ enabled: body.enabled, deductionDate: body.deduction_date }] }));
+    return { status: 200, body: rowJson(await loadOwned(principal, params.id), now()) };
+  }
+
+  async function unsubscribe({ params, principal, req }: Ctx<{ id: string }>) {
+    const row = await loadOwned(principal, params.id);
+    const requestKey = req.header('idempotency-key') ?? newId('req');
+    const refused = row.status === 'active' ? null : new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${row.status})`);
+    const refund = await command(row, 'unsubscribe', requestKey, commandFingerprint.unsubscribe(), refused,
+      () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(unsubscribeUpdate, { args: [{ requestKey }] }).then((r) => r.refund),
+      (o) => o.refund ?? '0.00');
+    return { status: 200, body: { subscription: rowJson(await loadOwned(principal, params.id), now()), refund } };
+  }
+
+  async function upgrade({ params, body, principal, req }: Ctx<{ id: string }, unknown, { edition: string }>) {
+    const row = await loadOwned(principal, params.id);
+    if (!findEdition(deps.catalog, row.product, body.edition)) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${row.product} has no edition ${body.edition}`);
+    const requestKey = req.header('idempotency-key') ?? newId('req');
+    const fingerprint = commandFingerprint.upgrade(body);
+    const refused = row.status !== 'active'
+      ? new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be upgraded (this one is ${row.status})`)
+      : !canUpgrade(row.product, row.edition, body.edition, deps.catalog) && row.edition !== body.edition
+        ? new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${row.product} cannot go from ${row.edition} to ${body.edition}: only upgrades to a higher edition are allowed`)
+        : null;
+    const result = await command(row, 'upgrade', requestKey, fingerprint, refused,
+      () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(upgradeUpdate, { args: [{ edition: body.edition, requestKey }] }).then((r) => ({ ok: r.ok, code: r.code, message: r.message, amount: r.charged })),
+      (o) => ({ ok: o.ok, code: o.code, message: o.message, amount: o.amount }));
+    if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
+    return { status: 200, body: { subscription: rowJson(await loadOwned(principal, params.id), now()), charged: result.amount ?? '0.00' } };
+  }
+
+  async function listSubscriptions({ query, principal }: Ctx<unknown, z.infer<typeof listQuery>>) {
+    const accountId = principal?.scope === 'customer' ? principal.accountId : query.account_id;
+    if (principal?.scope === 'customer' && query.account_id && query.account_id !== principal.accountId) throw notFound('account', query.account_id);
+    const cursor = decodeCursor(query.cursor);
+    const parsed = cursor ? listCursor.safeParse(cursor) : null;
+    if (query.cursor && !parsed?.success) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
+    // The cursor carries created_at to the microsecond: cut to milliseconds it would skip rows.
+    const q = deps.db('subscriptions')
+      .select('subscriptions.*', deps.db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`))
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .limit(query.limit + 1);
+    if (accountId) q.where({ account_id: accountId });
+    if (query.status) q.where({ status: query.status });
+    if (parsed?.success) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', parsed.data);
+    const rows = await q;
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const at = now();
+    return { status: 200, body: { data: page.map((r) => rowJson(r, at)), next_cursor: rows.length > query.limit && last ? encodeCursor([last.cursor_at, last.id]) : null } };
+  }
+
+  async function listTerms({ params, query, principal }: Ctx<{ id: string }, z.infer<typeof pageQuery>>) {
+    await loadOwned(principal, params.id);
+    const cursor = decodeCursor(query.cursor);
+    if (query.cursor !== undefined && (!cursor || cursor.length !== 1 || !Number.isSafeInteger(cursor[0]))) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
+    const rows = await deps.db('subscription_terms')
+      .where({ subscription_id: params.id })
+      .andWhere('term_number', '>', cursor ? (cursor[0] as number) : 0)
+      .orderBy('term_number')
+      .limit(query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const data = page.map((r) => ({ term_number: r.term_number, kind: r.kind, edition: r.edition, starts_at: iso(ms(r.starts_at)), ends_at: iso(ms(r.ends_at)), order_id: r.order_id }));
+    return { status: 200, body: { data, next_cursor: rows.length > query.limit && last ? encodeCursor([last.term_number]) : null } };
+  }
+
+  async function timeline({ params, query, principal }: Ctx<{ id: string }, z.infer<typeof pageQuery>>) {
+    await loadOwned(principal, params.id);
+    // API.md: every list pages. Keyset on (at, how many items at that instant were shown).
+    const cursor = decodeCursor(query.cursor);
+    if (query.cursor !== undefined && (!cursor || cursor.length !== 2 || !Number.isSafeInteger(cursor[0]) || !Number.isSafeInteger(cursor[1]))) {
+      throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
+    }
+    const [events, orders, notes] = await Promise.all([
+      deps.db('subscription_events').where({ subscription_id: params.id }).orderBy('seq'),
+      deps.db('orders').where({ subscription_id: params.id }).orderBy('created_at'),
+      deps.db('notifications').where({ subscription_id: params.id, channel: 'email' }).orderBy('id'),
+    ]);
+    const items = [
+      ...events.map((e) => ({ at: new Date(e.at).getTime(), type: e.type, status: e.status, details: e.details })),
+      ...orders.map((o) => ({ at: new Date(o.created_at).getTime(), type: `payment.${o.status}`, status: null, details: { order_id: o.id, kind: o.kind, due: o.due, coupon: o.coupon, cash: o.cash, credit: o.credit, card: o.card } })),
+      ...notes.map((n) => ({ at: new Date(n.created_at).getTime(), type: 'notification', status: null, details: { template: n.template, delivery: n.status } })),
+    ].sort((a, b) => a.at - b.at);
+    const [afterAt, seenAtThatInstant] = (cursor as [number, number] | null) ?? [-Infinity, 0];
+    const rest = items.filter((i, k) => i.at > afterAt || (i.at === afterAt && k - items.findIndex((x) => x.at === afterAt) >= seenAtThatInstant));
+    const page = rest.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const next = rest.length > query.limit && last ? encodeCursor([last.at, page.filter((i) => i.at === last.at).length + (last.at === afterAt ? seenAtThatInstant : 0)]) : null;
+    return { status: 200, body: { data: page.map((i) => ({ ...i, at: iso(i.at) as string })), next_cursor: next } };
+  }
+
+  const tags = ['subscriptions'];
   return [
     defineRoute({
-      method: 'post',
-      path: '/v1/subscriptions',
+      method: 'post', path: '/v1/subscriptions', access: 'owner', tags, body: purchaseBody, idempotent: true,
       summary: 'Buy a subscription (R-S1) or start the free trial (R-S2); 402 with nothing created when payment fails',
-      access: 'owner',
-      tags: ['subscriptions'],
-      body: purchaseBody,
-      idempotent: true,
       responses: {
         201: { description: 'bought', schema: subscriptionSchema },
+        400: { description: 'bad input, e.g. VALIDATION.DEDUCTION_DATE (an impossible or past date); nothing charged' },
         402: { description: 'payment failed; nothing was created' },
-        422: { description: 'refused by a rule (catalog, trial already used)' },
+        422: { description: 'refused by a rule (catalog, trial already used or not eligible, a discount that does not apply)' },
+        503: { description: 'SERVICE.UNAVAILABLE: the workflow service did not answer in time; retry with the same Idempotency-Key' },
       },
-      handler: async ({ body, principal, req }) => {
-        assertAccountAccess(principal, body.account_id);
-        const account = await deps.db('accounts').where({ id: body.account_id }).first();
-        if (!account) throw notFound('account', body.account_id);
-        const product = findProduct(deps.catalog, body.product);
-        if (!product) throw new ApiError(422, 'CATALOG.UNKNOWN_PRODUCT', `no product ${body.product}`, { products: deps.catalog.products.map((p) => p.product) });
-        const edition = findEdition(deps.catalog, body.product, body.edition);
-        if (!edition) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${body.product} has no edition ${body.edition}`, { editions: product.editions.map((e) => e.edition) });
-        if (!deps.catalog.regions.includes(body.region)) throw new ApiError(422, 'CATALOG.UNKNOWN_REGION', `no region ${body.region}`, { regions: deps.catalog.regions });
-        if (!offersMode(edition, 'yearly_monthly')) throw new ApiError(422, 'CATALOG.MODE_NOT_OFFERED', `${body.product}/${body.edition} is not sold yearly/monthly`);
-        if (body.trial && !edition.trial_days) throw new ApiError(422, 'SUBSCRIPTION.NO_TRIAL', `${body.product}/${body.edition} has no free trial`);
-
-        const level = account.customer_level as 'standard' | 'key_account';
-        const periods = deps.settings.arrears[level];
-        // The same Idempotency-Key names the same subscription, so even a retry after an API
-        // crash between "workflow started" and "response stored" finds the first purchase.
-        const key = req.header('idempotency-key');
-        const subscriptionId = key ? derivedId('sub', `${body.account_id}:${key}`) : newId('sub');
-        const purchase: PurchaseRequest = {
-          subscriptionId,
-          accountId: body.account_id,
-          product: body.product,
-          edition: body.edition,
-          region: body.region,
-          quantity: body.quantity,
-          term: body.term ?? null,
-          trial: body.trial,
-          autoRenew: body.auto_renew,
-          deductionDate: body.deduction_day ?? null,
-          settings: { offsetMinutes: offset, graceDays: periods.graceDays, retentionDays: periods.retentionDays, policy: product.arrears_policy },
-        };
-        const workflowId = `subscription-${subscriptionId}`;
-        let handle;
-        try {
-          handle = await deps.temporal.workflow.start('subscriptionWorkflow', {
-            workflowId,
-            taskQueue: deps.settings.taskQueue,
-            args: [{ purchase }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            staticSummary: `${body.product}/${body.edition} × ${body.quantity} for ${body.account_id}`,
-            staticDetails: `Subscription ${subscriptionId}: ${body.trial ? '30-day trial' : `${body.term?.count} ${body.term?.unit}(s)`} in ${body.region}, auto-renew ${body.auto_renew ? 'on' : 'off'}.`,
-            typedSearchAttributes: [
-              { key: BillingAccountId, value: body.account_id },
-              { key: Product, value: body.product },
-              { key: Edition, value: body.edition },
-              { key: SubscriptionStatus, value: 'pending' },
-            ],
-          });
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          handle = deps.temporal.workflow.getHandle(workflowId); // an earlier, closed attempt
-        }
-        const outcome = await handle.executeUpdate(purchaseOutcomeUpdate);
-        if (!outcome.ok) {
-          const code = outcome.code ?? 'PAYMENT.FAILED';
-          throw new ApiError(statusForCode(code), code, outcome.message ?? 'payment failed; nothing was bought');
-        }
-        const view = await handle.query(getStateQuery);
-        return { status: 201, body: viewToJson(view) };
-      },
+      handler: purchase,
     }),
     defineRoute({
-      method: 'get',
-      path: '/v1/subscriptions/{id}',
+      method: 'get', path: '/v1/subscriptions/{id}', access: 'owner', tags, params: idParams,
       summary: 'Subscription state, dates and forecast (next deduction attempts, grace and freeze ends)',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
       responses: { 200: { description: 'the subscription', schema: subscriptionSchema } },
-      handler: async ({ params, principal }) => {
-        const row = await loadOwned(principal, params.id);
-        return { status: 200, body: await currentView(row) };
-      },
+      handler: async ({ params, principal }) => ({ status: 200, body: rowJson(await loadOwned(principal, params.id), now()) }),
     }),
     defineRoute({
-      method: 'get',
-      path: '/v1/subscriptions',
-      summary: 'List subscriptions from the read model',
-      access: 'owner',
-      tags: ['subscriptions'],
-      query: listQuery,
+      method: 'get', path: '/v1/subscriptions', access: 'owner', tags, query: listQuery,
+      summary: 'List subscriptions from the read model, each with the same forecast as GET /v1/subscriptions/{id}',
       responses: { 200: { description: 'a page', schema: list(subscriptionSchema) } },
-      handler: async ({ query, principal }) => {
-        const accountId = principal?.scope === 'customer' ? principal.accountId : query.account_id;
-        if (principal?.scope === 'customer' && query.account_id && query.account_id !== principal.accountId) {
-          throw notFound('account', query.account_id);
-        }
-        // The cursor carries created_at to the microsecond: cut to milliseconds it would skip rows.
-        const q = deps.db('subscriptions')
-          .select('subscriptions.*', deps.db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`))
-          .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-          .limit(query.limit + 1);
-        if (accountId) q.where({ account_id: accountId });
-        if (query.status) q.where({ status: query.status });
-        const cursor = decodeCursor(query.cursor);
-        if (query.cursor && !cursor) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
-        if (cursor) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', [cursor[0], cursor[1]]);
-        const rows = await q;
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return {
-          status: 200,
-          body: {
-            data: page.map(rowToJson),
-            next_cursor: rows.length > query.limit && last ? encodeCursor([last.cursor_at, last.id]) : null,
-          },
-        };
-      },
+      handler: listSubscriptions,
     }),
     defineRoute({
-      method: 'post',
-      path: '/v1/subscriptions/{id}/renewals',
-      summary: 'Manual renewal (R-S5) from active, grace or frozen; extends from the current expiry (R-S4)',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      body: z.strictObject({ term: termSchema, auto_renew: z.boolean().optional() }),
-      idempotent: true,
+      method: 'post', path: '/v1/subscriptions/{id}/renewals', access: 'owner', tags, params: idParams, body: renewBody, idempotent: true,
+      summary: 'Manual renewal (R-S5) from active, grace or frozen; extends from the current expiry (R-S4). One renewal per Idempotency-Key, whichever key scope sends it',
       responses: { 201: { description: 'renewed', schema: subscriptionSchema }, 402: { description: 'payment failed; nothing changed' }, 409: { description: 'released or unsubscribed' } },
-      handler: async ({ params, body, principal, req }) => {
-        const row = await loadOwned(principal, params.id);
-        if (TERMINAL.has(row.status)) throw new ApiError(409, 'STATE.NOT_RENEWABLE', `a ${row.status} subscription cannot be renewed`);
-        const requestKey = req.header('idempotency-key') ?? newId('req');
-        const result = await viaUpdate(() => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(renewUpdate, { args: [{ term: body.term, autoRenew: body.auto_renew, requestKey }] }));
-        if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
-        return { status: 201, body: viewToJson(result.view) };
-      },
+      handler: renew,
     }),
     defineRoute({
-      method: 'put',
-      path: '/v1/subscriptions/{id}/auto-renew',
+      method: 'put', path: '/v1/subscriptions/{id}/auto-renew', access: 'owner', tags, params: idParams,
+      body: z.strictObject({ enabled: z.boolean(), deduction_date: localDate.nullable().optional() }),
       summary: 'Switch auto-renew on or off and choose the deduction date (R-S3)',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      body: z.strictObject({ enabled: z.boolean(), deduction_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a local date YYYY-MM-DD').nullable().optional() }),
       responses: { 200: { description: 'updated', schema: subscriptionSchema }, 409: { description: 'ended' } },
-      handler: async ({ params, body, principal }) => {
-        const row = await loadOwned(principal, params.id);
-        if (TERMINAL.has(row.status)) throw new ApiError(409, 'STATE.ENDED', `auto-renew cannot change on a ${row.status} subscription`);
-        const view = await viaUpdate(() => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(setAutoRenewUpdate, { args: [{ enabled: body.enabled, deductionDate: body.deduction_date }] }));
-        return { status: 200, body: viewToJson(view) };
-      },
+      handler: setAutoRenew,
     }),
     defineRoute({
-      method: 'post',
-      path: '/v1/subscriptions/{id}/unsubscribe',
-      summary: 'Unsubscribe an active subscription; the unused part is refunded to cash (R-S11)',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      idempotent: true,
+      method: 'post', path: '/v1/subscriptions/{id}/unsubscribe', access: 'owner', tags, params: idParams, idempotent: true,
+      summary: 'Unsubscribe an active subscription; the unused part of every paid term and upgrade is refunded to cash, less earlier refunds (R-S11)',
       responses: { 200: { description: 'unsubscribed', schema: z.object({ subscription: subscriptionSchema, refund: z.string() }) }, 409: { description: 'not active' } },
-      handler: async ({ params, principal, req }) => {
-        const row = await loadOwned(principal, params.id);
-        if (row.status !== 'active') throw new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${row.status})`);
-        const requestKey = req.header('idempotency-key') ?? newId('req');
-        const result = await viaUpdate(() => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(unsubscribeUpdate, { args: [{ requestKey }] }));
-        return { status: 200, body: { subscription: viewToJson(result.view), refund: result.refund } };
-      },
+      handler: unsubscribe,
     }),
     defineRoute({
-      method: 'post',
-      path: '/v1/subscriptions/{id}/upgrade',
-      summary: 'Upgrade to a higher edition, paying the pro-rata difference (R-S12); no downgrades',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      body: z.strictObject({ edition: z.string().min(1).max(64) }),
-      idempotent: true,
+      method: 'post', path: '/v1/subscriptions/{id}/upgrade', access: 'owner', tags, params: idParams, body: z.strictObject({ edition: z.string().min(1).max(64) }), idempotent: true,
+      summary: 'Upgrade to a higher edition, paying the pro-rata difference on every paid term still ahead (R-S12); no downgrades',
       responses: { 200: { description: 'upgraded', schema: z.object({ subscription: subscriptionSchema, charged: z.string() }) }, 402: { description: 'payment failed' }, 409: { description: 'not active, or a bound server the new edition cannot protect (STATE.BOUND_SERVER_KIND, checked by the upgrade before it charges)' }, 422: { description: 'not an upgrade' } },
-      handler: async ({ params, body, principal, req }) => {
-        const row = await loadOwned(principal, params.id);
-        if (!findEdition(deps.catalog, row.product, body.edition)) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${row.product} has no edition ${body.edition}`);
-        if (!canUpgrade(row.product, row.edition, body.edition, deps.catalog)) {
-          throw new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${row.product} cannot go from ${row.edition} to ${body.edition}: only upgrades to a higher edition are allowed`);
-        }
-        if (row.status !== 'active') throw new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be upgraded (this one is ${row.status})`);
-        const requestKey = req.header('idempotency-key') ?? newId('req');
-        const result = await viaUpdate(() => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(upgradeUpdate, { args: [{ edition: body.edition, requestKey }] }));
-        if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
-        return { status: 200, body: { subscription: viewToJson(result.view), charged: result.charged ?? '0.00' } };
-      },
+      handler: upgrade,
     }),
     defineRoute({
-      method: 'get',
-      path: '/v1/subscriptions/{id}/terms',
+      method: 'get', path: '/v1/subscriptions/{id}/terms', access: 'owner', tags, params: idParams, query: pageQuery,
       summary: 'The terms of the subscription, oldest first: kind (purchase, trial, renewal, manual_renewal), edition, start, end, paying order',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      query: pageQuery,
       responses: { 200: { description: 'a page of terms', schema: list(termRowSchema) } },
-      handler: async ({ params, query, principal }) => {
-        await loadOwned(principal, params.id);
-        const cursor = decodeCursor(query.cursor);
-        if (query.cursor !== undefined && (!cursor || cursor.length !== 1 || typeof cursor[0] !== 'number')) {
-          throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
-        }
-        const rows = await deps.db('subscription_terms')
-          .where({ subscription_id: params.id })
-          .andWhere('term_number', '>', cursor ? (cursor[0] as number) : 0)
-          .orderBy('term_number')
-          .limit(query.limit + 1);
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return {
-          status: 200,
-          body: {
-            data: page.map((r) => ({
-              term_number: r.term_number,
-              kind: r.kind,
-              edition: r.edition,
-              starts_at: toIsoLocal(new Date(r.starts_at).getTime(), offset),
-              ends_at: toIsoLocal(new Date(r.ends_at).getTime(), offset),
-              order_id: r.order_id,
-            })),
-            next_cursor: rows.length > query.limit && last ? encodeCursor([last.term_number]) : null,
-          },
-        };
-      },
+      handler: listTerms,
     }),
     defineRoute({
-      method: 'get',
-      path: '/v1/subscriptions/{id}/timeline',
+      method: 'get', path: '/v1/subscriptions/{id}/timeline', access: 'owner', tags, params: idParams, query: pageQuery,
       summary: 'What happened and when: state changes, deduction attempts, payments, notifications',
-      access: 'owner',
-      tags: ['subscriptions'],
-      params: idParams,
-      query: pageQuery,
       responses: { 200: { description: 'events, oldest first', schema: list(z.object({ at: z.string(), type: z.string(), status: z.string().nullable(), details: z.record(z.string(), z.unknown()) })) } },
-      handler: async ({ params, query, principal }) => {
-        await loadOwned(principal, params.id);
-        // API.md: every list pages. Keyset on (at, how many items at that instant were shown).
-        const cursor = decodeCursor(query.cursor);
-        if (query.cursor !== undefined && (!cursor || cursor.length !== 2 || typeof cursor[0] !== 'number' || typeof cursor[1] !== 'number')) {
-          throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
-        }
-        const [events, orders, notes] = await Promise.all([
-          deps.db('subscription_events').where({ subscription_id: params.id }).orderBy('seq'),
-          deps.db('orders').where({ subscription_id: params.id }).orderBy('created_at'),
-          deps.db('notifications').where({ subscription_id: params.id, channel: 'email' }).orderBy('id'),
-        ]);
-        const items = [
-          ...events.map((e) => ({ at: new Date(e.at).getTime(), type: e.type, status: e.status, details: e.details })),
-          ...orders.map((o) => ({ at: new Date(o.created_at).getTime(), type: `payment.${o.status}`, status: null, details: { order_id: o.id, kind: o.kind, due: o.due, coupon: o.coupon, cash: o.cash, credit: o.credit, card: o.card } })),
-          ...notes.map((n) => ({ at: new Date(n.created_at).getTime(), type: 'notification', status: null, details: { template: n.template, delivery: n.status } })),
-        ].sort((a, b) => a.at - b.at);
-        const [afterAt, seenAtThatInstant] = (cursor as [number, number] | null) ?? [-Infinity, 0];
-        const rest = items.filter((i, k) => i.at > afterAt || (i.at === afterAt && k - items.findIndex((x) => x.at === afterAt) >= seenAtThatInstant));
-        const page = rest.slice(0, query.limit);
-        const last = page[page.length - 1];
-        const next = rest.length > query.limit && last ? encodeCursor([last.at, page.filter((i) => i.at === last.at).length + (last.at === afterAt ? seenAtThatInstant : 0)]) : null;
-        return { status: 200, body: { data: page.map((i) => ({ ...i, at: iso(i.at) as string })), next_cursor: next } };
-      },
+      handler: timeline,
     }),
   ];
 }
-

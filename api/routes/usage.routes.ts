@@ -16,7 +16,7 @@ import {
 } from '../../activities/usage/usage.repository';
 import { toIsoLocal } from '../../billing/calendar';
 import { isDecimalString } from '../../billing/money';
-import { drawUnitsPerContentUnit, MAX_PACKAGES_PER_PURCHASE, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
+import { drawUnitsPerContentUnit, isUsageQuantityTooLarge, MAX_PACKAGES_PER_PURCHASE, MAX_USAGE_RECORD_QUANTITY, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
 import { findEdition, findProduct, offersMode, packageMetrics } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { ArrearsStatus, BillingAccountId } from '../../common/search-attributes';
@@ -425,6 +425,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
           }
           const r = parsed.data;
           if (principal?.scope !== 'operator' && principal?.accountId !== r.account_id) return reject(i, r.id, 'NOT_FOUND', `account ${r.account_id} does not exist`);
+          if (isUsageQuantityTooLarge(r.quantity)) return reject(i, r.id, 'USAGE.QUANTITY_TOO_LARGE', `quantity ${r.quantity} is more than one record may carry (${MAX_USAGE_RECORD_QUANTITY}); report it as several records`);
           if (!metricPrices.has(r.metric)) return reject(i, r.id, 'USAGE.UNKNOWN_METRIC', `no metered service has the metric ${r.metric} (known: ${[...metricPrices.keys()].join(', ')})`);
           const start = Date.parse(r.period_start);
           const end = Date.parse(r.period_end);
@@ -478,7 +479,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
         // The same Idempotency-Key names the same purchase, so a retry never pays twice (R-P5).
         const key = req.header('idempotency-key');
         const purchaseId = key ? derivedId('upp', `${body.account_id}:${key}`) : newId('upp');
-        const result = await viaUpdate(() => deps.temporal.workflow.getHandle(accountWorkflowId(body.account_id)).executeUpdate(buyPackagesUpdate, {
+        const result = await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(accountWorkflowId(body.account_id)).executeUpdate(buyPackagesUpdate, {
           args: [{ purchaseId, metric: body.metric, content: body.content, count: body.count, term: body.term, reset: body.reset }],
         }));
         if (!result.ok) {

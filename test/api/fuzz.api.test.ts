@@ -273,7 +273,7 @@ describe('fuzz: random input on every route of the table (issue #4)', () => {
       expect([res.status, res.body.error?.code]).toEqual([400, 'VALIDATION.BODY']);
     });
 
-    it('an internal failure is 500 INTERNAL with no stack and no detail of the fault', async () => {
+    it('an internal failure is 500 INTERNAL, a dead database 503 SERVICE.UNAVAILABLE, neither with a stack or a detail of the fault', async () => {
       const logged: unknown[] = [];
       const logger = createLogger('api-test', 'silent');
       const deps = (over: Partial<ApiDeps>): ApiDeps => ({
@@ -292,11 +292,14 @@ describe('fuzz: random input on every route of the table (issue #4)', () => {
       const deadDb: Knex = knex({ client: 'pg', connection: 'postgres://nobody@127.0.0.1:1/none', pool: { min: 0, max: 1 }, acquireConnectionTimeout: 2000 });
       const b = await request(createApp(deps({ db: deadDb }))).get(`/v1/accounts/${A.accountId}`).set('Authorization', `Bearer ${A.key}`);
       await deadDb.destroy();
-      for (const res of [a, b]) {
-        expect(res.status).toBe(500);
-        expect(res.body).toEqual({ error: { code: 'INTERNAL', message: expect.any(String) } });
-        expect(res.text).not.toMatch(/secret-internal-detail|ECONNREFUSED|\.ts:\d+|\bat /);
-      }
+      expect(a.status).toBe(500);
+      expect(a.body).toEqual({ error: { code: 'INTERNAL', message: expect.any(String) } });
+      // A dependency that is down is not our fault, and the client should retry: 503 with a stable
+      // code and Retry-After, still without any detail of the fault (issue #11/#13).
+      expect(b.status).toBe(503);
+      expect(b.headers['retry-after']).toBe('2');
+      expect(b.body).toEqual({ error: { code: 'SERVICE.UNAVAILABLE', message: expect.any(String), details: { retry_after_seconds: 2 } } });
+      for (const res of [a, b]) expect(res.text).not.toMatch(/secret-internal-detail|ECONNREFUSED|\.ts:\d+|\bat /);
       expect(logged.length).toBe(2); // the fault is logged, not shown
     });
   });

@@ -2,11 +2,7 @@ import type { Client } from '@temporalio/client';
 import Decimal from 'decimal.js';
 import request from 'supertest';
 import { ApiDeps, createApp } from '../../api/app';
-import { DEFAULT_ARREARS } from '../../billing/renewal-schedule';
-import { defaultCatalog } from '../../catalog/catalog';
-import { createLogger } from '../../common/logger';
 import { ApiWorld, createApiWorld, OPERATOR_KEY } from '../support/api';
-import { OFFSET_MINUTES, TASK_QUEUE } from '../support/world';
 
 // Issue #4 acceptance: Idempotency-Key (API.md). Same key + same request → the first response
 // again (status and body, byte for byte); same key + another request → 422; concurrent
@@ -20,15 +16,7 @@ describe('Idempotency-Key (issue #4)', () => {
   let w: ApiWorld;
   let starts = 0;
   let app: ApiWorld['app'];
-  const deps = (over: Partial<ApiDeps> = {}): ApiDeps => ({
-    db: w.db,
-    temporal: w.env.client,
-    payments: w.payments,
-    catalog: defaultCatalog,
-    logger: createLogger('api-test', 'silent'),
-    settings: { taskQueue: TASK_QUEUE, offsetMinutes: OFFSET_MINUTES, arrears: DEFAULT_ARREARS, rateLimitPerMinute: 100_000 },
-    ...over,
-  });
+  const deps = (over: Partial<ApiDeps> = {}): ApiDeps => ({ ...w.deps, ...over });
   const cash = async (key: string, id: string) => (await request(app).get(`/v1/accounts/${id}`).set('Authorization', `Bearer ${key}`)).body.cash as string;
   const post = (key: string, path: string, body: object, idem?: string) => {
     const r = request(app).post(path).set('Authorization', `Bearer ${key}`);
@@ -44,6 +32,8 @@ describe('Idempotency-Key (issue #4)', () => {
       get(target, p) {
         const v = Reflect.get(target, p, target);
         if (p === 'start') return (...args: Parameters<typeof target.start>) => { starts++; return target.start(...args); };
+        // A purchase starts its workflow with the outcome update in the same call (update-with-start).
+        if (p === 'executeUpdateWithStart') return (...args: Parameters<typeof target.executeUpdateWithStart>) => { starts++; return target.executeUpdateWithStart(...args); };
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });

@@ -6,6 +6,7 @@ import {
   canUpgrade,
   defaultRenewalPeriod,
   EditionPrices,
+  refundForOrder,
   refundOnUnsubscribe,
   renewalPeriodAfterManualRenewal,
   termPrice,
@@ -13,6 +14,8 @@ import {
   trialRefusal,
   UpgradeCatalog,
   upgradeCharge,
+  upgradeChargeOverTerms,
+  usedValue,
   usedFractionOfTerm,
 } from '../../billing/subscription-rules';
 import { toMoney } from '../../billing/money';
@@ -243,5 +246,76 @@ describe('R-S12 upgrades', () => {
 
   it('refuses to price a downgrade', () => {
     expect(() => upgradeCharge({ oldPrices: ultimate, newPrices: pro, quantity: 1, term: { unit: 'month', count: 1 }, usedFraction: { numerator: 0, denominator: 1 } })).toThrow(/not an upgrade/);
+  });
+});
+
+// Issue #11 defects 3 and 4: every paid term still ahead counts, and what was refunded already
+// is not refunded again.
+describe('R-S11 / R-S12 over every paid term (issue #11)', () => {
+  const basic = prices('host-security', 'basic');
+  const wtp = prices('host-security', 'wtp');
+  const start = at('2026-01-01T10:00');
+  const yearEnd = at('2027-01-01T10:00');
+  const yearly = { startsAt: start, endsAt: yearEnd, term: { unit: 'year' as const, count: 1 } };
+  const plusMonth = { startsAt: yearEnd, endsAt: at('2027-02-01T10:00'), term: { unit: 'month' as const, count: 1 } };
+
+  it('R-S12: basic yearly renewed by one month, upgraded to wtp at once → 550.00 + 55.00 = 605.00 (the twin without the renewal pays 550.00)', () => {
+    const both = upgradeChargeOverTerms({ oldPrices: basic, newPrices: wtp, quantity: 1, terms: [yearly, plusMonth], at: start, offsetMinutes: CST });
+    expect(both.amount.toFixed(2)).toBe('605.00');
+    expect(both.parts.map((p) => [p.list, p.from])).toEqual([['550', start], ['55', yearEnd]]);
+    const twin = upgradeChargeOverTerms({ oldPrices: basic, newPrices: wtp, quantity: 1, terms: [yearly], at: start, offsetMinutes: CST });
+    expect(twin.amount.toFixed(2)).toBe('550.00');
+  });
+
+  it('R-S12: a quarter into the year, the rest of the year and the whole month ahead: 412.50 + 55.00', () => {
+    const q = upgradeChargeOverTerms({ oldPrices: basic, newPrices: wtp, quantity: 1, terms: [yearly, plusMonth], at: at('2026-04-01T10:00'), offsetMinutes: CST });
+    expect(q.amount.toFixed(2)).toBe('467.50');
+  });
+
+  it('R-S12 on one term is the single-term rule (the SPEC pro → ultimate 90.00 case agrees)', () => {
+    const term = { unit: 'month' as const, count: 12 };
+    const window = { startsAt: start, endsAt: at('2027-01-01T10:00'), term };
+    const usedFraction = usedFractionOfTerm(start, at('2026-05-01T10:00'), 12, CST);
+    const single = upgradeCharge({ oldPrices: pro, newPrices: ultimate, quantity: 1, term, usedFraction });
+    const over = upgradeChargeOverTerms({ oldPrices: pro, newPrices: ultimate, quantity: 1, terms: [window], at: at('2026-05-01T10:00'), offsetMinutes: CST });
+    expect(over.amount.toFixed(2)).toBe(single.toFixed(2));
+    expect(single.toFixed(2)).toBe('120.00');
+  });
+
+  it('R-S11: 2 pro × 12 months paid 259.20 plus a month renewed for 24.00, unsubscribed after 3 months → 187.20 + 24.00', () => {
+    const year = { termStartsAt: start, termMonths: 12, from: start, list: '288.00' };
+    const month = { termStartsAt: yearEnd, termMonths: 1, from: yearEnd, list: '24.00' };
+    const now = at('2026-04-01T10:00');
+    const r1 = refundForOrder({ paid: '259.20', couponPaid: '0', refunded: '0', used: usedValue([year], now, CST) });
+    const r2 = refundForOrder({ paid: '24.00', couponPaid: '0', refunded: '0', used: usedValue([month], now, CST) });
+    expect([r1.toFixed(2), r2.toFixed(2)]).toEqual(['187.20', '24.00']);
+  });
+
+  it('R-S11 after an operator refund of 100.00: 187.20 − 100.00 = 87.20, never a second 187.20', () => {
+    const year = { termStartsAt: start, termMonths: 12, from: start, list: '288.00' };
+    const used = usedValue([year], at('2026-04-01T10:00'), CST);
+    expect(refundForOrder({ paid: '259.20', couponPaid: '0', refunded: '100.00', used }).toFixed(2)).toBe('87.20');
+    expect(refundForOrder({ paid: '259.20', couponPaid: '0', refunded: '259.20', used }).toFixed(2)).toBe('0.00');
+  });
+
+  it('R-S11 after an upgrade: basic yearly 50.00, wtp from a quarter in (412.50), unsubscribed at half → 25.00 + 275.00', () => {
+    const quarter = at('2026-04-01T10:00');
+    const half = at('2026-07-01T10:00');
+    const up = upgradeChargeOverTerms({ oldPrices: basic, newPrices: wtp, quantity: 1, terms: [yearly], at: quarter, offsetMinutes: CST });
+    expect(up.amount.toFixed(2)).toBe('412.50');
+    const termOrder = refundForOrder({ paid: '50.00', couponPaid: '0', refunded: '0', used: usedValue([{ termStartsAt: start, termMonths: 12, from: start, list: '50.00' }], half, CST) });
+    const upgradeOrder = refundForOrder({ paid: up.amount, couponPaid: '0', refunded: '0', used: usedValue(up.parts, half, CST) });
+    expect([termOrder.toFixed(2), upgradeOrder.toFixed(2)]).toEqual(['25.00', '275.00']);
+  });
+
+  it('property: whatever the upgrade instant, unsubscribing right after it refunds the upgrade in full, and a used part never exceeds its list', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 364 }), fc.integer({ min: 0, max: 364 }), (d1, d2) => {
+      const upAt = start + d1 * 86_400_000;
+      const now = upAt + d2 * 86_400_000;
+      const up = upgradeChargeOverTerms({ oldPrices: basic, newPrices: wtp, quantity: 1, terms: [yearly, plusMonth], at: upAt, offsetMinutes: CST });
+      expect(refundForOrder({ paid: up.amount, couponPaid: '0', refunded: '0', used: usedValue(up.parts, upAt, CST) }).toFixed(2)).toBe(up.amount.toFixed(2));
+      const used = usedValue(up.parts, now, CST);
+      expect(used.gte(0) && used.lte(up.amount.plus('0.01'))).toBe(true);
+    }));
   });
 });

@@ -229,6 +229,18 @@ describe('R-U4 usage packages', () => {
     expect(packageRemainingAfterReset({ ...pkg, reset: 'yearly' }, at('2026-02-12T00:00'), CST).toString()).toBe('350');
     expect(packageRemainingAfterReset({ ...pkg, content: '500', reset: 'none' }, at('2026-02-12T00:00'), CST).toString()).toBe('0');
   });
+
+  it('a package bought mid-hour keeps the draws of its purchase hour (dated at the hour\'s start): its content is never drawn twice', () => {
+    const purchasedAt = at('2026-01-10T12:30');
+    const draws = [{ at: at('2026-01-10T12:00'), amount: '10' }, { at: at('2026-01-10T13:00'), amount: '5' }];
+    for (const reset of ['none', 'monthly', 'yearly'] as const) {
+      const pkg = { content: '1000', purchasedAt, reset, draws };
+      expect(packageRemainingAfterReset(pkg, at('2026-01-10T12:00'), CST).toString()).toBe('985');
+      expect(packageRemainingAfterReset(pkg, at('2026-01-10T14:00'), CST).toString()).toBe('985');
+    }
+    // After the first monthly reset the purchase hour's draws no longer count.
+    expect(packageRemainingAfterReset({ content: '1000', purchasedAt, reset: 'monthly', draws }, at('2026-02-10T13:00'), CST).toString()).toBe('1000');
+  });
 });
 
 describe('R-U3 late usage records', () => {

@@ -80,7 +80,7 @@ export async function buy(world: World, p: {
       settings: settingsFor(p.level ?? 'standard', p.policy ?? (product === 'workload-protection' ? 'isolate' : 'grace_then_freeze')),
     } }],
   });
-  const outcome = await handle.executeUpdate(purchaseOutcomeUpdate);
+  const outcome = await handle.executeUpdate(purchaseOutcomeUpdate, { args: [{}] });
   return { id, handle, outcome, state: () => handle.query(getStateQuery) };
 }
 

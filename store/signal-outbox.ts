@@ -1,0 +1,72 @@
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Knex } from 'knex';
+
+// Signals as an outbox (issue #11, defect 10). A payment fact that a workflow must hear (a top-up:
+// R-S6 "a top-up in grace renews at once", R-U5 "paying the debt restores") is written in the
+// same transaction as the money, then delivered: at once by the API, and again by the worker's
+// background loop until Temporal takes it. A top-up while Temporal is unreachable is therefore
+// still heard once Temporal is back; the money and the signal can never disagree.
+
+export interface PendingSignal {
+  workflowId: string;
+  signal: string;
+  payload: Record<string, unknown>;
+}
+
+const TABLE = 'workflow_signals';
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** Writes the signals inside the caller's transaction; returns their ids (to deliver at once after commit). */
+export async function enqueueSignals(trx: Knex | Knex.Transaction, signals: PendingSignal[]): Promise<number[]> {
+  if (signals.length === 0) return [];
+  const rows = await trx(TABLE)
+    .insert(signals.map((s) => ({ workflow_id: s.workflowId, signal: s.signal, payload: JSON.stringify(s.payload) })))
+    .returning('id');
+  return rows.map((r: { id: number } | number) => (typeof r === 'number' ? r : r.id));
+}
+
+/**
+ * Delivers pending signals (the given ids, or whatever is due), each claimed with SKIP LOCKED so
+ * two processes never send the same row at once. A workflow that is gone (closed, or never
+ * started) is a delivered-to-nobody signal: marked `skipped`. Anything else is retried later with
+ * a growing backoff, up to 5 minutes apart, never dropped.
+ */
+export async function deliverSignals(db: Knex, temporal: Pick<Client, 'workflow' | 'connection'>, opts: { ids?: number[]; limit?: number; deadlineMs?: number } = {}): Promise<{ delivered: number; skipped: number; failed: number }> {
+  const counts = { delivered: 0, skipped: 0, failed: 0 };
+  for (let i = 0; i < (opts.limit ?? 100); i += 1) {
+    const done = await db.transaction(async (trx) => {
+      const q = trx(TABLE).where({ status: 'pending' }).where('next_attempt_at', '<=', trx.fn.now()).orderBy('next_attempt_at').forUpdate().skipLocked().first();
+      if (opts.ids) q.whereIn('id', opts.ids);
+      const row = await q;
+      if (!row) return false;
+      try {
+        await temporal.connection.withDeadline(Date.now() + (opts.deadlineMs ?? 5_000), () => temporal.workflow.getHandle(row.workflow_id).signal(row.signal, row.payload));
+        await trx(TABLE).where({ id: row.id }).update({ status: 'delivered', delivered_at: trx.fn.now(), attempts: row.attempts + 1 });
+        counts.delivered += 1;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) {
+          await trx(TABLE).where({ id: row.id }).update({ status: 'skipped', delivered_at: trx.fn.now(), attempts: row.attempts + 1, last_error: 'workflow not running' });
+          counts.skipped += 1;
+        } else {
+          const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(row.attempts, 20));
+          await trx(TABLE).where({ id: row.id }).update({
+            attempts: row.attempts + 1,
+            last_error: String((err as Error)?.message ?? err).slice(0, 500),
+            next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [backoff / 1000]),
+          });
+          counts.failed += 1;
+        }
+      }
+      return true;
+    });
+    if (!done) break;
+  }
+  return counts;
+}
+
+/** Signals not yet taken by Temporal (the outbox backlog operators watch). */
+export async function pendingSignalCount(db: Knex): Promise<number> {
+  const [{ n }] = await db(TABLE).where({ status: 'pending' }).count({ n: '*' });
+  return Number(n);
+}

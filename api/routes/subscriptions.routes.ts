@@ -236,19 +236,36 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     }
   }
 
+  /**
+   * A check that depends on the time (a deduction date now past, a discount now expired) must not
+   * refuse the replay of a request that already ran: the first outcome stands (issue #11, found
+   * by the money model). So a refusal first asks whether the key's workflow exists.
+   */
+  async function unlessStarted(workflowId: string | null, check: () => Promise<void> | void): Promise<void> {
+    try {
+      await check();
+    } catch (err) {
+      if (workflowId === null) throw err;
+      const exists = await deps.temporal.workflow.getHandle(workflowId).describe().then(() => true, () => false);
+      if (!exists) throw err;
+    }
+  }
+
   async function purchase({ body, principal, req }: Ctx<unknown, unknown, PurchaseBody>) {
     assertAccountAccess(principal, body.account_id);
     const account = await deps.db('accounts').where({ id: body.account_id }).first();
     if (!account) throw notFound('account', body.account_id);
     const product = catalogChoice(body);
-    const at = now();
-    checkDeductionDay(body.deduction_day, body.trial ? addDays(at, TRIAL_DAYS) : addTerm(at, body.term!, offset), at);
-    await checkPromotion(body.account_id, body.discount_id, `${body.product}/${body.edition}`, at);
-    const periods = deps.settings.arrears[account.customer_level as 'standard' | 'key_account'];
     // The same Idempotency-Key names the same subscription (whichever key scope sends it), so a
     // retry after an API crash between "workflow started" and "response stored" finds the first.
     const key = req.header('idempotency-key');
     const subscriptionId = key ? derivedId('sub', `${body.account_id}:${key}`) : newId('sub');
+    const at = now();
+    await unlessStarted(key ? `subscription-${subscriptionId}` : null, async () => {
+      checkDeductionDay(body.deduction_day, body.trial ? addDays(at, TRIAL_DAYS) : addTerm(at, body.term!, offset), at);
+      await checkPromotion(body.account_id, body.discount_id, `${body.product}/${body.edition}`, at);
+    });
+    const periods = deps.settings.arrears[account.customer_level as 'standard' | 'key_account'];
     const outcome = await startPurchase({
       subscriptionId,
       accountId: body.account_id,
@@ -272,11 +289,13 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
 
   /**
    * A money-moving command on one subscription (renewal, upgrade, unsubscribe). The workflow
-   * answers a key once (issue #11, defect 2); once it has closed (unsubscribed, released) the
-   * API reads the key's first outcome from its final state, so a retry still gets it.
+   * answers a key once (issue #11, defect 2); when the subscription's state now refuses the
+   * command, or its workflow has closed, the API reads the key's first outcome from the workflow's
+   * state, so a retry still gets it.
    */
   async function command<T>(row: Row, kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, refused: ApiError | null, run: () => Promise<T>, replayed: (o: CommandOutcome) => T): Promise<T> {
-    if (TERMINAL.has(row.status)) {
+    // Refused as the subscription is now (or closed): the key may still be one it answered before.
+    if (refused || TERMINAL.has(row.status)) {
       const view = await deps.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery).catch((err) => { throw unavailable(err) ?? err; });
       const known = view.commands?.[`${kind}:${requestKey}`];
       if (known && known.fingerprint !== fingerprint) throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different request');
@@ -292,8 +311,14 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     const row = await loadOwned(principal, params.id);
     const requestKey = req.header('idempotency-key') ?? newId('req');
     const refused = refusedFor(row, [...TERMINAL], 'STATE.NOT_RENEWABLE', `a ${row.status} subscription cannot be renewed`);
-    if (!refused) await checkPromotion(row.account_id, body.discount_id, `${row.product}/${row.edition}`, now());
     const args = { term: body.term, autoRenew: body.auto_renew, discountId: body.discount_id ?? null, requestKey };
+    if (!refused) {
+      // A discount that has expired since the first request with this key does not refuse its replay.
+      await checkPromotion(row.account_id, body.discount_id, `${row.product}/${row.edition}`, now()).catch(async (err) => {
+        const view = await deps.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery).catch(() => null);
+        if (!view?.commands?.[`renew:${requestKey}`]) throw err;
+      });
+    }
     const result = await command(row, 'renew', requestKey, commandFingerprint.renew(args), refused,
       () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(renewUpdate, { args: [args] }).then((r) => ({ ok: r.ok, code: r.code, message: r.message })),
       (o) => ({ ok: o.ok, code: o.code, message: o.message }));

@@ -1,0 +1,51 @@
+import fc from 'fast-check';
+import request from 'supertest';
+import { ApiWorld, createApiWorld, OPERATOR_KEY } from '../support/api';
+import { Model, moneyProperty, Real } from './money-model';
+
+// Issue #11: the money model on the time-skipping server, through the HTTP API, the real worker
+// and Postgres. `npm test` runs a seeded size; `npm run test:model -- --runs N [--seed S]` runs
+// more (see scripts/test-model.mjs). A failure prints the shrunk sequence of requests.
+const RUNS = Number(process.env.MODEL_RUNS ?? 200);
+const SEED = Number(process.env.MODEL_SEED ?? 20261202);
+const MIN_STEPS = Number(process.env.MODEL_MIN_STEPS ?? 20);
+
+describe('money model: random request sequences keep every money invariant (issue #11)', () => {
+  let w: ApiWorld;
+  beforeAll(async () => { w = await createApiWorld(); });
+  afterAll(async () => { await w?.close(); });
+
+  function real(): Real {
+    return {
+      async send(method, path, { key, body, idem }) {
+        let req = request(w.app)[method](path).set('Authorization', `Bearer ${key}`).timeout(10_000);
+        if (idem) req = req.set('Idempotency-Key', idem);
+        const res = body === undefined ? await req : await req.send(body as object);
+        return { status: res.status, body: res.body };
+      },
+      db: w.db,
+      temporal: w.env.client,
+      operatorKey: OPERATOR_KEY,
+      now: () => w.env.currentTimeMs(),
+      advance: (ms) => w.env.sleep(ms),
+      async cleanup(accountIds) {
+        const ids = [...await w.db('subscriptions').whereIn('account_id', accountIds).pluck('workflow_id'), ...accountIds.map((a) => `account-${a}`)];
+        await Promise.all(ids.map((id: string) => w.env.client.workflow.getHandle(id).terminate('model run done').catch(() => undefined)));
+      },
+    };
+  }
+
+  it(`${RUNS} sequences of at least ${MIN_STEPS} steps, seed ${SEED}`, async () => {
+    const runs: Model[] = [];
+    const started = Date.now();
+    await fc.assert(moneyProperty(async () => real(), { timeTravel: true, minSteps: MIN_STEPS, maxSteps: MIN_STEPS + 8, onRun: (m) => runs.push(m) }), { numRuns: RUNS, seed: SEED });
+    const steps = runs.map((m) => m.steps).sort((a, b) => a - b);
+    const statuses = new Map<number, number>();
+    for (const m of runs) for (const [k, v] of m.statuses) statuses.set(k, (statuses.get(k) ?? 0) + v);
+    // eslint-disable-next-line no-console
+    console.log(`money model: ${runs.length} sequences, steps min ${steps[0]} median ${steps[Math.floor(steps.length / 2)]} max ${steps[steps.length - 1]}, ` +
+      `answers ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${Math.round((Date.now() - started) / 1000)} s, seed ${SEED}, 0 invariant violations`);
+    expect(runs.length).toBe(RUNS);
+    expect(steps[0]).toBeGreaterThanOrEqual(MIN_STEPS);
+  }, 3 * 3_600_000);
+});

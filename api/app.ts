@@ -51,6 +51,18 @@ export function buildOpenApiDocument(routes: RouteDef[]) {
   });
 }
 
+/** The account a request acts on: its path's account, its body's, or its subscription's or order's. */
+async function targetAccount(db: Knex, route: RouteDef, ctx: { params: unknown; body: unknown }): Promise<string | null> {
+  const params = (ctx.params ?? {}) as Record<string, string>;
+  const body = (ctx.body ?? {}) as Record<string, unknown>;
+  if (route.path.startsWith('/v1/accounts/{id}')) return params.id;
+  if (typeof body.account_id === 'string') return body.account_id;
+  const subscriptionId = route.path.startsWith('/v1/subscriptions/{id}') ? params.id : typeof body.subscription_id === 'string' ? body.subscription_id : null;
+  if (subscriptionId) return (await db('subscriptions').where({ id: subscriptionId }).first('account_id'))?.account_id ?? null;
+  if (route.path.startsWith('/v1/orders/{order_id}')) return (await db('orders').where({ id: params.order_id }).first('account_id'))?.account_id ?? null;
+  return null;
+}
+
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -68,6 +80,7 @@ export function createApp(deps: ApiDeps): express.Express {
   mountRoutes(router, routes, {
     authenticate: createAuthenticator(deps.db),
     idempotent: createIdempotency(deps.db),
+    targetAccount: (route, ctx) => targetAccount(deps.db, route, ctx),
     rateLimit: createRateLimiter({ perMinute: deps.settings.rateLimitPerMinute ?? 600, burst: deps.settings.rateLimitPerMinute ?? 600 }),
   });
   app.use(router);

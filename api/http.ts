@@ -92,7 +92,9 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'para
 
 export interface Middlewares {
   authenticate: (req: Request) => Promise<Principal | null>;
-  idempotent: (principal: Principal, req: Request, run: () => Promise<RouteResult>) => Promise<RouteResult>;
+  idempotent: (principal: Principal, req: Request, run: () => Promise<RouteResult>, account: string | null) => Promise<RouteResult>;
+  /** The account a request acts on, when it names one (an operator's keys are scoped by it). */
+  targetAccount: (route: RouteDef, ctx: RouteContext<unknown, unknown, unknown>) => Promise<string | null>;
   rateLimit: (principal: Principal | null, req: Request) => void;
 }
 
@@ -126,7 +128,7 @@ export function mountRoutes(router: Router, routes: RouteDef[], mw: Middlewares)
           req,
         };
         const result = route.idempotent && principal && req.header('idempotency-key') !== undefined
-          ? await mw.idempotent(principal, req, () => route.handler(ctx))
+          ? await mw.idempotent(principal, req, () => route.handler(ctx), principal.scope === 'operator' ? await mw.targetAccount(route, ctx) : principal.accountId)
           : await route.handler(ctx);
         for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
         if (result.body === undefined) res.status(result.status).end();

@@ -54,12 +54,20 @@ export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
   const pollMs = opts.pollMs ?? 50;
   const leaseMs = opts.leaseMs ?? 120_000;
 
-  return async function idempotent(principal: Principal, req: Request, run: () => Promise<RouteResult>): Promise<RouteResult> {
+  /**
+   * `account`: the account the request acts on. A key belongs to that account whoever sends it,
+   * its customer or an operator, so the same request under one key has one outcome (issue #11:
+   * the money model found a purchase refused under a key for the customer, then made under the
+   * same key by an operator once its date had become valid). A customer's requests always count
+   * under its own account, so no one can claim another account's keys. An operator's request
+   * that names no account keeps the operator key's own scope.
+   */
+  return async function idempotent(principal: Principal, req: Request, run: () => Promise<RouteResult>, account: string | null = principal.accountId): Promise<RouteResult> {
     const key = req.header('idempotency-key') as string;
     if (!/^[\x20-\x7e]{1,255}$/.test(key)) throw new ApiError(400, 'VALIDATION.IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     const path = req.originalUrl.split('?')[0];
     const bodyHash = createHash('sha256').update(`${req.method} ${path} ${stableStringify(req.body ?? {})}`).digest('hex');
-    const owner = principal.accountId ?? `operator:${principal.keyId}`;
+    const owner = (principal.scope === 'customer' ? principal.accountId : account) ?? `operator:${principal.keyId}`;
     const where = { principal: owner, idempotency_key: key };
     const deadline = Date.now() + waitLimitMs;
 

@@ -51,6 +51,13 @@ describe('money stays right when rules combine (issue #11)', () => {
     expect(ms(again.body.expires_at)).toBe(extended); // not two months
     expect(await orders(sub.id)).toHaveLength(2); // the purchase and one renewal: 25.00 each
     expect(await cash(c)).toBe('50.00');
+    // The API's stored answer lost (a 5xx releases it, a crash loses it): the workflow itself
+    // remembers the key and answers it once more without renewing again.
+    await w.db('idempotent_requests').where({ idempotency_key: 'R1' }).delete();
+    const lost = await w.op().post(`/v1/subscriptions/${sub.id}/renewals`, { term: month }, 'R1');
+    expect(lost.status).toBe(201);
+    expect(ms(lost.body.expires_at)).toBe(extended);
+    expect(await orders(sub.id)).toHaveLength(2);
     // The same key with another term is refused, from either scope.
     const other = await w.op().post(`/v1/subscriptions/${sub.id}/renewals`, { term: { unit: 'month', count: 2 } }, 'R1');
     expect(other.status).toBe(422);
@@ -166,14 +173,24 @@ describe('money stays right when rules combine (issue #11)', () => {
 
   it('8. the key of an ended subscription never starts its workflow again', async () => {
     const c = await w.newCustomer({ cash: '100.00' });
-    const sub = (await buy(c, 'K8')).body;
+    const first = (await buy(c, 'K8')).body;
+    const sub = first;
     expect((await w.as(c.key).post(`/v1/subscriptions/${sub.id}/unsubscribe`, undefined, 'un8')).status).toBe(200);
     await w.env.client.workflow.getHandle(`subscription-${sub.id}`).result();
     const again = await w.op().post('/v1/subscriptions', {
       account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: month,
     }, 'K8');
     expect(again.status).toBe(201);
-    expect(again.body).toMatchObject({ id: sub.id, status: 'unsubscribed' });
+    expect(again.body).toEqual(first); // the key's first answer, whichever scope asks
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    // The stored answer lost (a crash before it was kept): the retry reaches Temporal, which never
+    // starts the closed workflow's id again; the answer is the subscription as it is now.
+    await w.db('idempotent_requests').where({ idempotency_key: 'K8' }).delete();
+    const lost = await w.op().post('/v1/subscriptions', {
+      account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: month,
+    }, 'K8');
+    expect(lost.status).toBe(201);
+    expect(lost.body).toMatchObject({ id: sub.id, status: 'unsubscribed' });
     const d = await w.env.client.workflow.getHandle(`subscription-${sub.id}`).describe();
     expect(d.status.name).toBe('COMPLETED');
     expect(await w.db('orders').where({ subscription_id: sub.id })).toHaveLength(1); // no second charge

@@ -79,7 +79,8 @@ const quiet: Log = () => undefined;
  */
 export async function setupTemporalSchema(install: ClusterServerInstall, pg: PostgresTarget, dbs: TemporalDatabases = DEFAULT_TEMPORAL_DATABASES, log: Log = quiet): Promise<void> {
   for (const [db, schema] of [[dbs.main, 'temporal'], [dbs.visibility, 'visibility']] as const) {
-    // create-database fails on a database that exists, so ask Postgres first.
+    // Ask first: create-database passes over an existing database on Postgres, but only a
+    // user allowed to create databases gets that far (pre-created databases need no CREATEDB).
     if (!(await databaseExists(pg, db))) {
       log(`creating database ${db}`);
       await sqlTool(install, pg, ['--db', db, 'create-database']);

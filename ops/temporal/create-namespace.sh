@@ -15,6 +15,13 @@ temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1 ||
   temporal operator namespace create --namespace "$ns" --retention "${TEMPORAL_RETENTION:-30d}"
 for attr in BillingAccountId=Keyword Product=Keyword Edition=Keyword SubscriptionStatus=Keyword \
             ExpiresAt=Datetime NextDeductionAt=Datetime ArrearsStatus=Keyword; do
-  temporal operator search-attribute create --namespace "$ns" --name "${attr%%=*}" --type "${attr#*=}"
+  # A namespace just created reaches the server's namespace cache a few seconds later; until
+  # then registering an attribute answers "namespace not found". Retry, bounded.
+  tries=0
+  until temporal operator search-attribute create --namespace "$ns" --name "${attr%%=*}" --type "${attr#*=}"; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 30 ]; then echo "could not register ${attr%%=*} in 60 s" >&2; exit 1; fi
+    sleep 2
+  done
 done
 echo "namespace $ns ready with quotaflow's search attributes"

@@ -128,6 +128,13 @@ describe('Prometheus: scrape config and alert rules (issue 14)', () => {
     expect(byName.QuotaflowOutboxBacklog.expr).toMatch(/quotaflow_outbox_backlog/);
   });
 
+  it('every alert has unit tests in alerts.test.yml (promtool runs them in the cluster tier)', () => {
+    const tests = yaml('ops/prometheus/alerts.test.yml');
+    expect(tests.rule_files).toEqual(['alerts.yml']);
+    const tested = new Set(tests.tests.flatMap((t: any) => t.alert_rule_test.map((a: any) => a.alertname)));
+    expect(rules.map((r) => r.alert).filter((a) => !tested.has(a))).toEqual([]);
+  });
+
   it('every rule has an alert name, a PromQL expression over known metrics, a severity and a summary', () => {
     for (const r of rules) {
       expect(Object.keys(r).filter((k) => !['alert', 'expr', 'for', 'labels', 'annotations'].includes(k))).toEqual([]);

@@ -84,14 +84,16 @@ describe('npm run setup:temporal (issue #3)', () => {
   });
 });
 
-describe('npm run setup:temporal-cluster (issue 14)', () => {
-  it('names go when it is missing', () => {
-    const script = join(__dirname, '..', '..', 'scripts', 'setup-temporal-cluster.mjs');
-    const r = spawnSync(process.execPath, [script], {
+describe('the Go-built tools of the cluster tier (issue 14)', () => {
+  it.each([
+    ['setup-temporal-cluster.mjs', /cannot build the Temporal server 1\.29\.1: `go` is not installed/],
+    ['setup-promtool.mjs', /cannot build promtool 3\.5\.0: `go` is not installed/],
+  ])('%s names go when it is missing', (name, message) => {
+    const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'scripts', name)], {
       env: { PATH: '/nonexistent', QUOTAFLOW_CACHE_DIR: mkdtempSync(join(tmpdir(), 'qf-cache-')), HOME: tmpdir() },
       encoding: 'utf8',
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/cannot build the Temporal server 1\.29\.1: `go` is not installed/);
+    expect(r.stderr).toMatch(message);
   });
 });

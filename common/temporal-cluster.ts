@@ -193,7 +193,18 @@ export async function startTemporalCluster(opts: StartClusterOptions): Promise<C
     closeSync(out);
   }
   let exitCode: number | null = null;
-  const exited = new Promise<void>((res) => child.once('exit', (code, signal) => { exitCode = code ?? (signal ? -1 : 0); res(); }));
+  // Whatever way this process ends (a failed test, a crash), the server does not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((res) => {
+    const done = (code: number) => {
+      exitCode ??= code;
+      process.off('exit', killOnExit);
+      res();
+    };
+    child.once('exit', (code, signal) => done(code ?? (signal ? -1 : 0)));
+    child.once('error', () => done(-1)); // could not be started at all
+  });
   const address = `127.0.0.1:${frontend}`;
   const stop = async () => {
     if (exitCode !== null) return;

@@ -32,15 +32,8 @@ export default async function globalSetup(): Promise<void> {
     retentionDays: 1,
     log: (m) => process.stderr.write(`[cluster] ${m}\n`),
   });
+  // (If jest dies without running the teardown, startTemporalCluster's exit hook kills the server.)
   g.__quotaflowCluster = server;
-  // If jest dies without running the teardown, the server must not outlive it.
-  process.once('exit', () => {
-    try {
-      process.kill(server.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  });
   process.env.QUOTAFLOW_CLUSTER_ADDRESS = server.address;
   process.env.QUOTAFLOW_CLUSTER_NAMESPACE = server.namespace;
   process.env.QUOTAFLOW_CLUSTER_METRICS_URL = server.metricsUrl;

@@ -71,6 +71,27 @@ describe('a purchase on the real Temporal server, with 2 worker processes and th
     expect(again.body.id).toBe(first.body.id);
     expect((await http.get(`/v1/accounts/${acc}`, key)).body.cash).toBe('5.00'); // charged once
   });
+
+  it('with one worker process stopped, the other serves the next purchase', async () => {
+    const { http, operatorKey } = stack;
+    await stack.workers[0].stop();
+    expect(stack.workers[0].exitCode()).toBe(0); // a clean shutdown on SIGTERM
+    const created = await http.post('/v1/accounts', operatorKey, { name: 'One worker' });
+    const { id: acc, api_key: key } = created.body as { id: string; api_key: string };
+    await http.post(`/v1/accounts/${acc}/top-ups`, key, { amount: '25.00' }, 't1');
+    const buy = await http.post('/v1/subscriptions', key, {
+      account_id: acc, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 },
+    }, 'p1');
+    expect(buy.status).toBe(201);
+    expect((await http.get(`/v1/subscriptions/${buy.body.id}`, key)).body.status).toBe('active');
+    expect((await http.get(`/v1/accounts/${acc}`, key)).body.cash).toBe('0.00');
+  });
+
+  it('the Temporal server serves its own Prometheus metrics, counting quotaflow\'s calls', async () => {
+    const text = await (await fetch(process.env.QUOTAFLOW_CLUSTER_METRICS_URL!, { signal: AbortSignal.timeout(10_000) })).text();
+    const started = text.split('\n').filter((l) => l.startsWith('service_requests{') && l.includes('operation="StartWorkflowExecution"'));
+    expect(started.length).toBeGreaterThan(0);
+  });
 });
 
 async function pollUntil<T>(timeoutMs: number, fn: () => Promise<T | null>): Promise<T | null> {

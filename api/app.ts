@@ -12,6 +12,7 @@ import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
 import { createRateLimiter } from './rate-limit';
 import { accountRoutes } from './routes/accounts.routes';
+import { catalogRoutes } from './routes/catalog.routes';
 import { docsPage } from './routes/docs';
 import { keyRoutes } from './routes/keys.routes';
 import { healthRoutes } from './routes/health.routes';
@@ -38,7 +39,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {

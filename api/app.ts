@@ -12,6 +12,7 @@ import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
 import { createRateLimiter } from './rate-limit';
 import { accountRoutes } from './routes/accounts.routes';
+import { billingPage, BILLING_PAGE_MOUNT } from './routes/billing-page';
 import { catalogRoutes } from './routes/catalog.routes';
 import { docsPage } from './routes/docs';
 import { keyRoutes } from './routes/keys.routes';
@@ -64,6 +65,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const openapi = buildOpenApiDocument(routes);
   app.get('/v1/openapi.json', (_req, res) => { res.json(openapi); });
   app.get('/docs', (_req, res) => { res.type('html').send(docsPage('/v1/openapi.json')); });
+  app.use(BILLING_PAGE_MOUNT, billingPage());
 
   const router = express.Router();
   mountRoutes(router, routes, {

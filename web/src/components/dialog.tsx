@@ -33,8 +33,9 @@ export function Dialog({ open, title, onClose, children, footer, initialFocus }:
       d.close();
     }
   }, [open]);
-  // Back to the opener, if it is still on the page (a list may have been re-rendered).
+  // A page left with the dialog open: close it, so the page behind is not left inert.
   useEffect(() => () => { if (ref.current?.open) ref.current.close(); }, []);
+  // Back to the opener, if it is still on the page (a list may have been re-rendered).
   const restoreFocus = () => {
     const o = opener.current;
     if (o && o.isConnected) o.focus();

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, type Account, type Bill, type Order } from '../api';
 import { ErrorMessage, Loading, LoadMore, Section, StatusBadge, TableWrap } from '../components/common';
 import { Dialog, MoneyDialog } from '../components/dialog';
@@ -369,7 +369,6 @@ function AccountPanel({ a, onDone }: { a: Account; onDone(a: Account): void }) {
   const [phone, setPhone] = useState(a.phone ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
-  const emailRef = useRef<HTMLInputElement>(null);
   async function save(e: Event) {
     e.preventDefault();
     setBusy(true);
@@ -394,7 +393,7 @@ function AccountPanel({ a, onDone }: { a: Account; onDone(a: Account): void }) {
         <div class="row">
           <div class="field">
             <label for="contact-email">{t('contact.email')}</label>
-            <input id="contact-email" ref={emailRef} type="email" autoComplete="email" value={email} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
+            <input id="contact-email" type="email" autoComplete="email" value={email} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
           </div>
           <div class="field">
             <label for="contact-phone">{t('contact.phone')}</label>

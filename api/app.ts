@@ -12,6 +12,8 @@ import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
 import { createRateLimiter } from './rate-limit';
 import { accountRoutes } from './routes/accounts.routes';
+import { billingPage, BILLING_PAGE_MOUNT } from './routes/billing-page';
+import { catalogRoutes } from './routes/catalog.routes';
 import { docsPage } from './routes/docs';
 import { keyRoutes } from './routes/keys.routes';
 import { healthRoutes } from './routes/health.routes';
@@ -38,7 +40,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {
@@ -75,6 +77,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const openapi = buildOpenApiDocument(routes);
   app.get('/v1/openapi.json', (_req, res) => { res.json(openapi); });
   app.get('/docs', (_req, res) => { res.type('html').send(docsPage('/v1/openapi.json')); });
+  app.use(BILLING_PAGE_MOUNT, billingPage());
 
   const router = express.Router();
   mountRoutes(router, routes, {

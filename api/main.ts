@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createDb, migrateLatest } from '../common/db';
 import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
+import { temporalConnectionOptions } from '../common/temporal-connection';
 import { createServices } from '../workers/services';
 import { createApp } from './app';
 import { ensureOperatorKey } from './auth';
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   await migrateLatest(db);
   if (config.QUOTAFLOW_OPERATOR_KEY) await ensureOperatorKey(db, config.QUOTAFLOW_OPERATOR_KEY);
   const services = createServices(config, db);
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = createApp({ db, temporal, payments: services.payments, catalog: services.catalog, logger, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears } });
   const server = await listen(app, config.PORT, config.HOST);

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -7,6 +8,10 @@ import { z } from 'zod';
 const offset = z.string().regex(/^[+-](0\d|1[0-4]):[0-5]\d$/, 'must look like +08:00');
 const port = z.coerce.number().int().min(0).max(65535);
 const days = z.coerce.number().int().min(1).max(3650);
+// A PEM file for the Temporal connection (issue 14): checked at start, not at the first dial.
+const pemFile = z.string().refine((p) => existsSync(p) && statSync(p).isFile(), 'no such file');
+// Empty means unset, so a compose file can pass `${TEMPORAL_TLS_CERT:-}` through.
+const unlessEmpty = <T extends z.ZodType>(s: T) => z.preprocess((v) => (v === '' ? undefined : v), s.optional());
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -23,12 +28,22 @@ const schema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('quotaflow'),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_CLI_PATH: z.string().optional(),
+  // TLS / Temporal Cloud (docs/production.md). A certificate and its key come as a pair (mTLS);
+  // the CA alone verifies a server whose certificate the system does not trust; an API key
+  // alone means TLS with the system's trust store (Temporal Cloud).
+  TEMPORAL_TLS_CERT: unlessEmpty(pemFile),
+  TEMPORAL_TLS_KEY: unlessEmpty(pemFile),
+  TEMPORAL_TLS_CA: unlessEmpty(pemFile),
+  TEMPORAL_API_KEY: unlessEmpty(z.string()),
   BILLING_UTC_OFFSET: offset.default('+08:00'), // R-T1
   GRACE_DAYS_STANDARD: days.default(15), // R-A4
   RETENTION_DAYS_STANDARD: days.default(15),
   GRACE_DAYS_KEY_ACCOUNT: days.default(30),
   RETENTION_DAYS_KEY_ACCOUNT: days.default(30),
   CARD_GATEWAY: z.enum(['sandbox']).default('sandbox'), // R-P6
+}).superRefine((c, ctx) => {
+  if (c.TEMPORAL_TLS_CERT && !c.TEMPORAL_TLS_KEY) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY'], message: 'required when TEMPORAL_TLS_CERT is set (a client certificate needs its key)' });
+  if (c.TEMPORAL_TLS_KEY && !c.TEMPORAL_TLS_CERT) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_CERT'], message: 'required when TEMPORAL_TLS_KEY is set (a key needs its certificate)' });
 });
 
 export type Config = z.infer<typeof schema> & { dataDir: string };

@@ -22,6 +22,9 @@ import { createWorker } from '../workers/worker';
 // second start finds the first one's accounts, subscriptions and running workflows.
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (config.TEMPORAL_TLS_CERT || config.TEMPORAL_TLS_CA || config.TEMPORAL_API_KEY) {
+    throw new ConfigError('TEMPORAL_TLS_* / TEMPORAL_API_KEY are for `npm run worker` and `npm run api` against an external Temporal; `npm start` runs its own local dev server without TLS');
+  }
   const logger = createLogger('start', config.LOG_LEVEL);
   installTemporalLogging(logger);
   mkdirSync(config.dataDir, { recursive: true });

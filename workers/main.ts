@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createDb, migrateLatest } from '../common/db';
 import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
+import { temporalConnectionOptions } from '../common/temporal-connection';
 import { WORKFLOW_BUNDLE_PATH } from './bundle';
 import { createServices } from './services';
 import { startBackgroundLoops } from './background';
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   const db = createDb(config.DATABASE_URL);
   await migrateLatest(db);
   const services = createServices(config, db);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

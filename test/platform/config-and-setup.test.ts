@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../common/config';
+import { temporalConnectionOptions } from '../../common/temporal-connection';
 
 describe('configuration is validated at start (issue #3)', () => {
   it('takes the documented defaults', () => {
@@ -19,6 +20,47 @@ describe('configuration is validated at start (issue #3)', () => {
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('Temporal TLS and API key settings (issue 14)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qf-tls-'));
+  const pem = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const cert = pem('client.pem', '-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n');
+  const key = pem('client.key', '-----BEGIN PRIVATE KEY-----\na2V5\n-----END PRIVATE KEY-----\n');
+  const ca = pem('ca.pem', '-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n');
+
+  it.each([
+    ['a CA path that does not exist', { TEMPORAL_TLS_CA: '/nonexistent/ca.pem' }, /TEMPORAL_TLS_CA: no such file \(got "\/nonexistent\/ca.pem"\)/],
+    ['a certificate path that does not exist', { TEMPORAL_TLS_CERT: '/nonexistent/client.pem', TEMPORAL_TLS_KEY: key }, /TEMPORAL_TLS_CERT: no such file/],
+    ['a directory as the CA', { TEMPORAL_TLS_CA: dir }, /TEMPORAL_TLS_CA: no such file/],
+    ['a certificate without its key', { TEMPORAL_TLS_CERT: cert }, /TEMPORAL_TLS_KEY: required when TEMPORAL_TLS_CERT is set/],
+    ['a key without its certificate', { TEMPORAL_TLS_KEY: key }, /TEMPORAL_TLS_CERT: required when TEMPORAL_TLS_KEY is set/],
+  ])('refuses %s with a message naming the variable', (_what, env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('connects in plain text when nothing is set (and an empty value counts as unset)', () => {
+    expect(temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_TLS_CA: '', TEMPORAL_API_KEY: '' }))).toEqual({ address: 'temporal:7233' });
+  });
+
+  it('mTLS: the CA and the client certificate pair, read from the files', () => {
+    const o = temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_CA: ca, TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key }));
+    expect(o.address).toBe('temporal.internal:7233');
+    expect(Buffer.from(o.tls!.serverRootCACertificate!).toString()).toContain('Y2E=');
+    expect(Buffer.from(o.tls!.clientCertPair!.crt).toString()).toContain('Y2VydA==');
+    expect(Buffer.from(o.tls!.clientCertPair!.key).toString()).toContain('a2V5');
+    expect(o.apiKey).toBeUndefined();
+  });
+
+  it('Temporal Cloud with an API key: TLS with the system trust store, and the key', () => {
+    const o = temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233', TEMPORAL_API_KEY: 'secret-key' }));
+    expect(o).toEqual({ address: 'eu-west-1.aws.api.temporal.io:7233', tls: {}, apiKey: 'secret-key' });
   });
 });
 
@@ -39,5 +81,19 @@ describe('npm run setup:temporal (issue #3)', () => {
     const r = run(['--test-server']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/`java` \(17\+\) is not installed/);
+  });
+});
+
+describe('the Go-built tools of the cluster tier (issue 14)', () => {
+  it.each([
+    ['setup-temporal-cluster.mjs', /cannot build the Temporal server 1\.29\.1: `go` is not installed/],
+    ['setup-promtool.mjs', /cannot build promtool 3\.5\.0: `go` is not installed/],
+  ])('%s names go when it is missing', (name, message) => {
+    const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'scripts', name)], {
+      env: { PATH: '/nonexistent', QUOTAFLOW_CACHE_DIR: mkdtempSync(join(tmpdir(), 'qf-cache-')), HOME: tmpdir() },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
   });
 });

@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = ['assert', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events', 'fs', 'http', 'http2', 'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'readline', 'stream', 'timers', 'tls', 'url', 'util', 'v8', 'vm', 'worker_threads', 'zlib'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'eslint.config.mjs', 'jest.config.js', 'jest.cluster.config.js', 'jest.browser.config.js', '.dependency-cruiser.cjs', 'scripts/*.mjs', 'test/history/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'eslint.config.mjs', 'jest.config.js', 'jest.cluster.config.js', 'jest.browser.config.js', 'jest.system.config.js', '.dependency-cruiser.cjs', 'scripts/*.mjs', 'test/history/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

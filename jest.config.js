@@ -3,9 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // The cluster tier and the browser tests run apart, each with its own config and command
-  // (npm run test:cluster, npm run test:browser).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/', '<rootDir>/test/browser/'],
+  // The cluster, system and browser tiers run apart, each with its own config and command
+  // (npm run test:cluster, test:system, test:browser).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/', '<rootDir>/test/browser/', '<rootDir>/test/system/'],
   // Type checking is `npm run typecheck`'s job; tests transpile only, which keeps them fast.
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { DateTime } from 'luxon';
-import { Stack, startStack } from './support/stack';
+import { Stack, startStack } from '../stack/stack';
 
 // Issue 14: quotaflow as production runs it — two worker processes and the API process, built
 // by `npm run build` and configured only by their environment — on the real Temporal server

@@ -7,7 +7,7 @@ import { loadConfig } from '../../common/config';
 import { postgresTargetFromUrl, resolveClusterServer, startTemporalCluster, ClusterServerHandle } from '../../common/temporal-cluster';
 import { temporalConnectionOptions } from '../../common/temporal-connection';
 import { makeTestPki, TestPki } from './support/certs';
-import { Stack, startStack } from './support/stack';
+import { Stack, startStack } from '../stack/stack';
 
 // Issue 14: a Temporal cluster that only speaks mutual TLS, with a CA made at test time, and
 // quotaflow's own settings (TEMPORAL_TLS_CA / _CERT / _KEY) as its processes read them.
@@ -15,7 +15,7 @@ describe('Temporal over mutual TLS', () => {
   let pki: TestPki;
   let server: ClusterServerHandle;
   beforeAll(async () => {
-    const runDir = join(process.env.QUOTAFLOW_CLUSTER_RUN_DIR!, 'tls');
+    const runDir = join(process.env.QUOTAFLOW_STACK_RUN_DIR!, 'tls');
     pki = makeTestPki(join(runDir, 'pki'));
     const cacheDir = process.env.QUOTAFLOW_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'quotaflow');
     const clientOptions = temporalConnectionOptions(settings({ TEMPORAL_TLS_CA: pki.ca, TEMPORAL_TLS_CERT: pki.client.cert, TEMPORAL_TLS_KEY: pki.client.key }));

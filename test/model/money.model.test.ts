@@ -47,5 +47,5 @@ describe('money model: random request sequences keep every money invariant (issu
       `answers ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${Math.round((Date.now() - started) / 1000)} s, seed ${SEED}, 0 invariant violations`);
     expect(runs.length).toBe(RUNS);
     expect(steps[0]).toBeGreaterThanOrEqual(MIN_STEPS);
-  }, 3 * 3_600_000);
+  }, Number(process.env.MODEL_TIMEOUT_MS ?? 3 * 3_600_000));
 });

@@ -8,13 +8,13 @@ import { postgresTargetFromUrl, resolveClusterServer, startTemporalCluster } fro
 // The cluster tier's shared infrastructure, started once per `npm run test:cluster`: a
 // throwaway PostgreSQL (or DATABASE_URL's server, which must allow creating databases) and the
 // real Temporal server on it, with namespace `default` and quotaflow's search attributes.
-// Test files start quotaflow's own processes against them (support/stack.ts).
+// Test files start quotaflow's own processes against them (test/stack/stack.ts).
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   const runDir = mkdtempSync(join(tmpdir(), 'quotaflow-cluster-'));
   // As root, embedded Postgres runs as `postgres`, which must be able to reach its data dir below.
   chmodSync(runDir, 0o755);
-  process.env.QUOTAFLOW_CLUSTER_RUN_DIR = runDir;
+  process.env.QUOTAFLOW_STACK_RUN_DIR = runDir;
   const g = globalThis as ClusterGlobals;
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
@@ -35,6 +35,8 @@ export default async function globalSetup(): Promise<void> {
   // (If jest dies without running the teardown, startTemporalCluster's exit hook kills the server.)
   g.__quotaflowCluster = server;
   process.env.QUOTAFLOW_CLUSTER_ADDRESS = server.address;
+  process.env.QUOTAFLOW_STACK_TEMPORAL_ADDRESS = server.address;
+  process.env.QUOTAFLOW_STACK_TEMPORAL_NAMESPACE = server.namespace;
   process.env.QUOTAFLOW_CLUSTER_NAMESPACE = server.namespace;
   process.env.QUOTAFLOW_CLUSTER_METRICS_URL = server.metricsUrl;
   writeFileSync(join(runDir, 'cluster.json'), JSON.stringify({ address: server.address, metricsUrl: server.metricsUrl, adminUrl, log: server.logFile }, null, 2));

@@ -10,7 +10,7 @@ export default async function globalTeardown(): Promise<void> {
     await g.__quotaflowClusterPg?.stop();
   }
   // The run's logs (server, workers, API); failures quote their tails already.
-  const runDir = process.env.QUOTAFLOW_CLUSTER_RUN_DIR;
+  const runDir = process.env.QUOTAFLOW_STACK_RUN_DIR;
   if (runDir && !process.env.QUOTAFLOW_KEEP_CLUSTER_LOGS) rmSync(runDir, { recursive: true, force: true });
   else if (runDir) process.stderr.write(`[cluster] logs kept in ${runDir}\n`);
 }

@@ -2,18 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import knex from 'knex';
-import { createDb, ensureDatabase, migrateLatest } from '../../../common/db';
-import { freePort } from '../../../common/net';
+import { createDb, ensureDatabase, migrateLatest } from '../../common/db';
+import { freePort } from '../../common/net';
 import { ManagedProcess, startProcess, waitFor } from './processes';
 
-const ROOT = join(__dirname, '..', '..', '..');
+const ROOT = join(__dirname, '..', '..');
 const WORKER_MAIN = join(ROOT, 'dist', 'workers', 'main.js');
 const API_MAIN = join(ROOT, 'dist', 'api', 'main.js');
 
 /**
  * quotaflow as production runs it: the compiled worker (N separate OS processes) and the
- * compiled API (one more), configured only through their environment, against the cluster
- * tier's Temporal server and Postgres (test/cluster/support/global-setup.ts). Each stack has
+ * compiled API (one more), configured only through their environment, against a tier's Temporal
+ * server (the cluster tier's real server, or the system tier's dev server) and Postgres (each
+ * tier's support/global-setup.ts). Each stack has
  * its own database and task queue, so test files never see each other's data or tasks.
  *
  * Later tests (API smoke tests, the money model, fault tests that kill a worker) build on this:
@@ -48,12 +49,12 @@ export interface StackOptions {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const f of [WORKER_MAIN, API_MAIN, join(ROOT, 'dist', 'workflow-bundle.js')]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` (npm run test:cluster does)`);
+    if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` (npm run test:cluster and test:system do)`);
   }
   const adminUrl = required('QUOTAFLOW_TEST_PG_ADMIN_URL');
-  const temporal = opts.temporal ?? { address: required('QUOTAFLOW_CLUSTER_ADDRESS'), namespace: required('QUOTAFLOW_CLUSTER_NAMESPACE') };
+  const temporal = opts.temporal ?? { address: required('QUOTAFLOW_STACK_TEMPORAL_ADDRESS'), namespace: required('QUOTAFLOW_STACK_TEMPORAL_NAMESPACE') };
   const id = randomBytes(5).toString('hex');
-  const logDir = join(required('QUOTAFLOW_CLUSTER_RUN_DIR'), `stack-${id}`);
+  const logDir = join(required('QUOTAFLOW_STACK_RUN_DIR'), `stack-${id}`);
   mkdirSync(logDir, { recursive: true });
   const dbName = `qf_cluster_${id}`;
   const databaseUrl = await ensureDatabase(adminUrl, dbName);
@@ -160,7 +161,7 @@ export function httpClient(baseUrl: string): HttpClient {
 
 function required(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the cluster tier through \`npm run test:cluster\` (its global setup sets it)`);
+  if (!v) throw new Error(`${name} is not set: run the tier through \`npm run test:cluster\` or \`npm run test:system\` (their global setup sets it)`);
   return v;
 }
 

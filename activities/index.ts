@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { Catalog } from '../catalog/catalog';
-import { PaymentError } from './payments/errors';
-import type { PaymentEngine } from './payments/payment-engine';
+import { PaymentError } from '../payments/errors';
+import type { PaymentEngine } from '../payments/payment-engine';
 import { createSubscriptionActivities } from './subscriptions/subscription.activities';
 import { createUsageActivities } from './usage/usage.activities';
 

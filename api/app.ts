@@ -2,7 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-open
 import type { Client } from '@temporalio/client';
 import express, { NextFunction, Request, Response } from 'express';
 import type { Knex } from 'knex';
-import type { PaymentEngine } from '../activities/payments/payment-engine';
+import type { PaymentEngine } from '../payments/payment-engine';
 import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';

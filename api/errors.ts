@@ -1,4 +1,4 @@
-import { PaymentError } from '../activities/payments/errors';
+import { PaymentError } from '../payments/errors';
 
 // One error shape for every route (API.md): { error: { code, message, details? } }.
 // Codes are stable; messages are for humans; no stack trace ever leaves the process.

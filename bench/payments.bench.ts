@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
-import { benchCharge, seedBenchAccounts } from '../activities/payments/bench-charge';
-import { createPaymentEngine, PaymentEngine } from '../activities/payments/payment-engine';
-import { createSandboxGateway } from '../activities/payments/sandbox-gateway';
+import { benchCharge, seedBenchAccounts } from './charge-helpers';
+import { createPaymentEngine, PaymentEngine } from '../payments/payment-engine';
+import { createSandboxGateway } from '../payments/sandbox-gateway';
 
 // `npm run bench`, payments section (issue #5): charges per second through the engine's charge
 // path — reserve under the account's row lock → card gateway → capture into the ledger (R-P4,

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { PaymentEngine } from '../activities/payments/payment-engine';
+import type { PaymentEngine } from '../payments/payment-engine';
 import { deliverPendingNotifications, inAppChannel, logChannel, NotificationChannel } from '../activities/notifications/notification-dispatcher';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger';

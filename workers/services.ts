@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
-import { createPaymentEngine, PaymentEngine } from '../activities/payments/payment-engine';
-import { createSandboxGateway } from '../activities/payments/sandbox-gateway';
+import { createPaymentEngine, PaymentEngine } from '../payments/payment-engine';
+import { createSandboxGateway } from '../payments/sandbox-gateway';
 import { DEFAULT_ARREARS, ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule';
 import { parseUtcOffset } from '../billing/calendar';
 import { Catalog, defaultCatalog, parseCatalog } from '../catalog/catalog';

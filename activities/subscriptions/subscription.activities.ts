@@ -4,7 +4,7 @@ import { upgradeBindingRefusal } from '../../billing/binding-rules';
 import { addMonthsClamped } from '../../billing/calendar';
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
-import type { PaymentEngine } from '../payments/payment-engine';
+import type { PaymentEngine } from '../../payments/payment-engine';
 import { deleteBindings, releaseUpgrade, reserveUpgrade, restoreBindings, suspendBindings } from './bindings.repository';
 import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
 

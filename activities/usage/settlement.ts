@@ -4,7 +4,7 @@ import { sumMoney } from '../../billing/money';
 import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric, restingWatermark } from '../../billing/usage';
 import type { Catalog } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
-import type { PaymentEngine } from '../payments/payment-engine';
+import type { PaymentEngine } from '../../payments/payment-engine';
 import { ensureUsageAccount, lockAccountUsage, usablePackages } from './usage.repository';
 
 // R-U2: settling one clock hour of one account. The bill (and its lines and package draws) is

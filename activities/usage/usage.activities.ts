@@ -4,7 +4,7 @@ import { packagePrice, ResetPolicy } from '../../billing/usage';
 import { Catalog, packageMetrics } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
 import type { AccountState, BuyPackagesResult } from '../../workflows/account.messages';
-import type { PaymentEngine } from '../payments/payment-engine';
+import type { PaymentEngine } from '../../payments/payment-engine';
 import { NOTIFICATION_CHANNELS } from '../subscriptions/subscription-read-model';
 import { createSettlement } from './settlement';
 import { ensureUsageAccount, freezeProtections, releaseProtections, restoreProtections } from './usage.repository';

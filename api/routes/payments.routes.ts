@@ -1,8 +1,8 @@
 import Decimal from 'decimal.js';
 import { z } from 'zod';
-import { PaymentError } from '../../activities/payments/errors';
-import type { CardDto, CouponDto, DiscountDto, OrderDto, RefundDto } from '../../activities/payments/payment-engine';
-import type { LedgerTransactionDto } from '../../activities/payments/ledger.repository';
+import { PaymentError } from '../../payments/errors';
+import type { CardDto, CouponDto, DiscountDto, OrderDto, RefundDto } from '../../payments/payment-engine';
+import type { LedgerTransactionDto } from '../../payments/ledger';
 import { toIsoLocal } from '../../billing/calendar';
 import { findEdition, findProduct } from '../../catalog/catalog';
 import { newId } from '../../common/ids';

@@ -1,4 +1,4 @@
-import { PaymentError, TransientGatewayError } from '../../activities/payments/errors';
+import { PaymentError, TransientGatewayError } from '../../payments/errors';
 import { anAccount, key, PaymentsWorld, paymentsWorld, purpose, unbalancedTransactions } from './support';
 
 let w: PaymentsWorld;

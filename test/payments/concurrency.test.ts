@@ -132,7 +132,7 @@ describe('R-P5 crash between the card charge and the ledger write', () => {
 
 describe('bench helpers', () => {
   it('run charges on one hot account and on many accounts (no timing asserted)', async () => {
-    const { benchCharge, seedBenchAccounts } = await import('../../activities/payments/bench-charge');
+    const { benchCharge, seedBenchAccounts } = await import('../../bench/charge-helpers');
     const hot = await seedBenchAccounts(w.db, w.engine, { count: 1, cash: '100.00' });
     const many = await seedBenchAccounts(w.db, w.engine, { count: 5, cash: '100.00' });
     const a = await benchCharge(w.engine, hot, { charges: 20, concurrency: 5 });

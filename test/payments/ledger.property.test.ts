@@ -1,7 +1,7 @@
 import Decimal from 'decimal.js';
 import fc from 'fast-check';
-import { PaymentError, TransientGatewayError } from '../../activities/payments/errors';
-import type { ChargeResult } from '../../activities/payments/payment-engine';
+import { PaymentError, TransientGatewayError } from '../../payments/errors';
+import type { ChargeResult } from '../../payments/payment-engine';
 import { chooseCoupon, chooseDiscount, splitCharge } from '../../billing/payments';
 import { anAccount, key, PaymentsWorld, paymentsWorld, purpose, unbalancedTransactions } from './support';
 

@@ -1,5 +1,5 @@
-import { TransientGatewayError } from '../../activities/payments/errors';
-import { gatewayFromEnv, SandboxCardGateway } from '../../activities/payments/sandbox-gateway';
+import { TransientGatewayError } from '../../payments/errors';
+import { gatewayFromEnv, SandboxCardGateway } from '../../payments/sandbox-gateway';
 import { createTestDb } from '../support/db';
 
 // R-P6: the sandbox gateway's deterministic behaviours and its idempotency on the key.

@@ -1,6 +1,6 @@
-import { createPaymentEngine, PaymentEngine, PaymentEngineHooks } from '../../activities/payments/payment-engine';
+import { createPaymentEngine, PaymentEngine, PaymentEngineHooks } from '../../payments/payment-engine';
 import { randomBytes } from 'node:crypto';
-import { SandboxCardGateway, SandboxGatewayOptions } from '../../activities/payments/sandbox-gateway';
+import { SandboxCardGateway, SandboxGatewayOptions } from '../../payments/sandbox-gateway';
 import type { Db } from '../../common/db';
 import { createTestDb } from '../support/db';
 

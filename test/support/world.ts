@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { createPaymentEngine, PaymentEngine } from '../../activities/payments/payment-engine';
-import { createSandboxGateway, SandboxCardGateway } from '../../activities/payments/sandbox-gateway';
+import { createPaymentEngine, PaymentEngine } from '../../payments/payment-engine';
+import { createSandboxGateway, SandboxCardGateway } from '../../payments/sandbox-gateway';
 import { DEFAULT_ARREARS } from '../../billing/renewal-schedule';
 import { defaultCatalog } from '../../catalog/catalog';
 import type { Db } from '../../common/db';

@@ -1,5 +1,5 @@
-import { createPaymentEngine, PaymentEngine } from '../../activities/payments/payment-engine';
-import { createSandboxGateway } from '../../activities/payments/sandbox-gateway';
+import { createPaymentEngine, PaymentEngine } from '../../payments/payment-engine';
+import { createSandboxGateway } from '../../payments/sandbox-gateway';
 import { createUsageActivities } from '../../activities/usage/usage.activities';
 import { disableProtection, enableProtection, insertUsageRecords, withRemaining } from '../../activities/usage/usage.repository';
 import { quotaHourMetric } from '../../billing/usage';

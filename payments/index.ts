@@ -4,6 +4,5 @@ export * from './card-gateway';
 export * from './errors';
 export { SandboxCardGateway, createSandboxGateway, gatewayFromEnv, SANDBOX_TOKENS } from './sandbox-gateway';
 export type { SandboxChargeRecord, SandboxGatewayOptions } from './sandbox-gateway';
-export { verifyBalances, ensureAccountFinance, LEDGER } from './ledger.repository';
-export type { BalanceCheck, LedgerTransactionDto } from './ledger.repository';
-export { benchCharge, seedBenchAccounts } from './bench-charge';
+export { verifyBalances, ensureAccountFinance, LEDGER } from './ledger';
+export type { BalanceCheck, LedgerTransactionDto } from './ledger';

@@ -1,6 +1,6 @@
 import Decimal from 'decimal.js';
 import type { Knex } from 'knex';
-import type { Db } from '../../common/db';
+import type { Db } from '../common/db';
 import { PaymentError } from './errors';
 import { newId } from './ids';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Db } from '../../common/db';
-import type { PaymentEngine } from './payment-engine';
+import type { Db } from '../common/db';
+import type { PaymentEngine } from '../payments/payment-engine';
 
 // Helpers for `npm run bench`: charges per second on one hot account (every charge waits for the
 // account's row lock, R-P4) versus spread over many accounts. Prints nothing and asserts nothing;

@@ -1,4 +1,4 @@
-import type { Db } from '../../common/db';
+import type { Db } from '../common/db';
 import type { CardGateway, GatewayCharge, GatewayChargeRequest } from './card-gateway';
 import { PaymentError, TransientGatewayError } from './errors';
 import { newId } from './ids';

@@ -8,7 +8,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { createPaymentEngine } from '../payments/payment-engine';
 import { createSandboxGateway } from '../payments/sandbox-gateway';
 import { createUsageActivities } from '../activities/usage/usage.activities';
-import { markWorkflowStarted } from '../activities/usage/usage.repository';
+import { markWorkflowStarted } from '../store/usage.store';
 import { createApp } from '../api/app';
 import { issueApiKey } from '../api/auth';
 import { HOUR_MS, startOfLocalHour } from '../billing/calendar';

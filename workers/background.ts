@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import type { PaymentEngine } from '../payments/payment-engine';
-import { deliverPendingNotifications, inAppChannel, logChannel, NotificationChannel } from '../activities/notifications/notification-dispatcher';
+import { deliverPendingNotifications, inAppChannel, logChannel, NotificationChannel } from './notification-dispatcher';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger';
-import { deliverSignals } from '../store/signal-outbox';
+import { deliverSignals } from '../store/outbox.store';
 
 /**
  * The worker process's housekeeping loops: deliver the notification outbox (R-S10) and the

@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
-import { canUpgrade, CoveragePart, refundForOrder, termPrice, TermWindow, TRIAL_EDITION, TRIAL_PRODUCT, upgradeChargeOverTerms, usedValue } from '../../billing/subscription-rules';
+import { canUpgrade, CoveragePart, refundForOrder, termPrice, TermWindow, upgradeChargeOverTerms, usedValue } from '../../billing/subscription-rules';
 import { upgradeBindingRefusal } from '../../billing/binding-rules';
 import { addMonthsClamped } from '../../billing/calendar';
 import { Catalog, findEdition } from '../../catalog/catalog';
 import type { PurchaseOutcome, Term } from '../../workflows/subscription.types';
 import type { PaymentEngine } from '../../payments/payment-engine';
-import { deleteBindings, releaseUpgrade, reserveUpgrade, restoreBindings, suspendBindings } from './bindings.repository';
-import { recordSubscriptionState, RecordStateInput } from './subscription-read-model';
+import { deleteBindings, releaseUpgrade, reserveUpgrade, restoreBindings, suspendBindings } from '../../store/servers.store';
+import { accountOfSubscription, claimTrial, recordSubscriptionState, RecordStateInput } from '../../store/subscriptions.store';
 
 export interface ChargeTermInput {
   subscriptionId: string;
@@ -175,8 +175,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
     async refundSubscription(input: RefundInput): Promise<{ refund: string }> {
       const coverage = input.coverage ?? (input.orderId ? [{ orderId: input.orderId, parts: [{ termStartsAt: input.termStartedAt, termMonths: input.termMonths, from: input.termStartedAt }] }] : []);
       if (coverage.length === 0) return { refund: '0.00' };
-      const sub = await deps.db('subscriptions').where({ id: input.subscriptionId }).first('account_id');
-      const accountId: string | undefined = sub?.account_id ?? (await deps.db('orders').where({ id: coverage[0].orderId }).first('account_id'))?.account_id;
+      const accountId = await accountOfSubscription(deps.db, input.subscriptionId, coverage[0].orderId);
       if (!accountId) return { refund: '0.00' };
       const { total } = await deps.payments.refundOrders({
         accountId,
@@ -196,22 +195,7 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
      * host-security/basic may have one (issue #11). The same subscription asking again is fine.
      */
     async claimTrial(input: { accountId: string; subscriptionId: string }): Promise<{ ok: boolean; reason?: 'used' | 'bought' }> {
-      const bought = () => deps.db('orders')
-        .where({ account_id: input.accountId, product: `${TRIAL_PRODUCT}/${TRIAL_EDITION}`, kind: 'subscription_purchase' })
-        .whereIn('status', ['paid', 'partially_refunded', 'refunded'])
-        .first('id');
-      const claim = await deps.db('trial_claims').where({ account_id: input.accountId }).first();
-      if (claim) return claim.subscription_id === input.subscriptionId ? { ok: true } : { ok: false, reason: 'used' };
-      if (await bought()) return { ok: false, reason: 'bought' };
-      await deps.db.raw(
-        `insert into trial_claims (account_id, subscription_id)
-         select ?, ? where not exists (select 1 from orders where account_id = ? and product = ? and kind = 'subscription_purchase' and status in ('paid', 'partially_refunded', 'refunded'))
-         on conflict (account_id) do nothing`,
-        [input.accountId, input.subscriptionId, input.accountId, `${TRIAL_PRODUCT}/${TRIAL_EDITION}`],
-      );
-      const after = await deps.db('trial_claims').where({ account_id: input.accountId }).first();
-      if (after?.subscription_id === input.subscriptionId) return { ok: true };
-      return after ? { ok: false, reason: 'used' } : { ok: false, reason: 'bought' };
+      return claimTrial(deps.db, input.accountId, input.subscriptionId);
     },
 
     async recordSubscriptionState(input: RecordStateInput): Promise<void> {

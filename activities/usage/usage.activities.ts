@@ -3,21 +3,10 @@ import { addTerm, Term } from '../../billing/calendar';
 import { packagePrice, ResetPolicy } from '../../billing/usage';
 import { Catalog, packageMetrics } from '../../catalog/catalog';
 import { derivedId } from '../../common/ids';
-import type { AccountState, BuyPackagesResult } from '../../workflows/account.messages';
+import type { BuyPackagesResult } from '../../workflows/account.messages';
 import type { PaymentEngine } from '../../payments/payment-engine';
-import { NOTIFICATION_CHANNELS } from '../subscriptions/subscription-read-model';
-import { createSettlement } from './settlement';
-import { ensureUsageAccount, freezeProtections, releaseProtections, restoreProtections } from './usage.repository';
-
-export interface RecordAccountStateInput {
-  state: AccountState;
-  outstandingTotal: string;
-  event: string;
-  at: number;
-  details?: Record<string, unknown>;
-  /** R-S10 / R-U5: the notification template to send, if any */
-  notify: string | null;
-}
+import { createSettlementActivities } from './settlement.activities';
+import { ensureUsageAccount, freezeProtections, insertPackages, recordAccountState, RecordAccountStateInput, releaseProtections, restoreProtections } from '../../store/usage.store';
 
 export interface BuyPackagesInput {
   accountId: string;
@@ -32,12 +21,9 @@ export interface BuyPackagesInput {
   at: number;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms));
-
 /** The account workflow's activities (pay-per-use settlement R-U1…R-U4, arrears R-U5). */
 export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
   const { db } = deps;
-  const settlement = createSettlement(deps);
   const packagesSold = packageMetrics(deps.catalog);
 
   return {
@@ -47,14 +33,7 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
       return { settledThrough: row.settled_through ? row.settled_through.getTime() : null };
     },
 
-    /** R-U2: bills one finished hour and collects it; idempotent on (account, hour) and the key. */
-    settleUsageHour: settlement.settleHour,
-
-    /** R-U2: woken from rest: the hour settlement resumes at (hours without facts are skipped). */
-    resumeUsageSettlement: settlement.resumeFromRest,
-
-    /** R-U5: one charge for the whole outstanding amount. */
-    collectOutstandingBills: settlement.collectOutstanding,
+    ...createSettlementActivities(deps),
 
     /** R-U5 frozen: pay-per-use protections stop (not billed) at `at`. */
     async freezePayPerUse(input: { accountId: string; at: number }): Promise<number> {
@@ -74,44 +53,7 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
      * one transaction; idempotent on seq: a retried or stale write changes nothing.
      */
     async recordAccountState(input: RecordAccountStateInput): Promise<void> {
-      const s = input.state;
-      const a = s.arrears;
-      await db.transaction(async (trx) => {
-        await ensureUsageAccount(trx, s.accountId);
-        await trx('usage_accounts')
-          .where({ account_id: s.accountId })
-          .andWhere('seq', '<', s.seq)
-          .update({
-            arrears_status: a.status,
-            arrears_since: iso(a.since),
-            grace_ends_at: iso(a.graceEndsAt),
-            frozen_ends_at: iso(a.frozenEndsAt),
-            outstanding: input.outstandingTotal,
-            seq: s.seq,
-            updated_at: new Date(input.at),
-          });
-        if (!input.notify) return;
-        const payload = {
-          account_id: s.accountId,
-          event: input.event,
-          arrears_status: a.status,
-          outstanding: input.outstandingTotal,
-          grace_ends_at: iso(a.graceEndsAt),
-          frozen_ends_at: iso(a.frozenEndsAt),
-          ...input.details,
-        };
-        await trx('notifications')
-          .insert(NOTIFICATION_CHANNELS.map((channel) => ({
-            account_id: s.accountId,
-            channel,
-            template: input.notify,
-            payload,
-            dedupe_key: `account:${s.accountId}:${s.seq}:${input.notify}`,
-            created_at: new Date(input.at),
-          })))
-          .onConflict(['dedupe_key', 'channel'])
-          .ignore();
-      });
+      await recordAccountState(db, input);
     },
 
     /**
@@ -148,7 +90,7 @@ export function createUsageActivities(deps: { db: Knex; payments: PaymentEngine;
         expires_at: expiresAt,
         order_id: orderId,
       }));
-      await db('usage_packages').insert(rows).onConflict('id').ignore();
+      await insertPackages(db, rows);
       return { ok: true, orderId, amount: amount.toFixed(2), packageIds: rows.map((r) => r.id) };
     },
   };

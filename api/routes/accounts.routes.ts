@@ -4,7 +4,7 @@ import { toIsoLocal } from '../../billing/calendar';
 import { newId } from '../../common/ids';
 import { accountTopUpSignal } from '../../workflows/account.messages';
 import { topUpSignal } from '../../workflows/subscription.messages';
-import { deliverSignals, enqueueSignals, PendingSignal } from '../../store/signal-outbox';
+import { deliverSignals, enqueueSignals, PendingSignal } from '../../store/outbox.store';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, issueApiKey } from '../auth';
 import { ApiError, notFound } from '../errors';
@@ -56,7 +56,7 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
 /**
  * A top-up is a payment fact: the account's lapsing subscriptions hear of it (R-S6/S7/S9, they
  * try to renew at once when auto-renew is on), and so does its pay-per-use workflow (R-U5). The
- * signals are written with the money (store/signal-outbox), so Temporal being down at that moment
+ * signals are written with the money (store/outbox.store), so Temporal being down at that moment
  * delays them, never loses them (issue #11, defect 10).
  */
 async function topUpSignals(trx: Knex.Transaction, accountId: string, amount: string): Promise<PendingSignal[]> {

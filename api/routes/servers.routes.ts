@@ -18,7 +18,7 @@ import {
   setAutoBinding,
   unbind,
   updateServer,
-} from '../servers.repository';
+} from '../../store/servers.store';
 import { accountSchema, loadAccount } from './accounts.routes';
 
 // SPEC §6 over HTTP: servers (R-Q1), bindings of yearly/monthly quotas to servers (R-Q1, R-Q3),

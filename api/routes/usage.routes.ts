@@ -13,7 +13,7 @@ import {
   ProtectionConflictError,
   ProtectionRow,
   withRemaining,
-} from '../../activities/usage/usage.repository';
+} from '../../store/usage.store';
 import { toIsoLocal } from '../../billing/calendar';
 import { isDecimalString } from '../../billing/money';
 import { drawUnitsPerContentUnit, isUsageQuantityTooLarge, MAX_PACKAGES_PER_PURCHASE, MAX_USAGE_RECORD_QUANTITY, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';

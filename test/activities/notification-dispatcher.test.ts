@@ -1,5 +1,5 @@
-import { deliverPendingNotifications, MAX_DELIVERY_ATTEMPTS, NotificationChannel, OutboxNotification } from '../../activities/notifications/notification-dispatcher';
-import { recordSubscriptionState } from '../../activities/subscriptions/subscription-read-model';
+import { deliverPendingNotifications, MAX_DELIVERY_ATTEMPTS, NotificationChannel, OutboxNotification } from '../../workers/notification-dispatcher';
+import { recordSubscriptionState } from '../../store/subscriptions.store';
 import type { SubscriptionState } from '../../workflows/subscription.types';
 import { createTestDb } from '../support/db';
 

@@ -3,7 +3,7 @@ import { DateTime } from 'luxon';
 import request from 'supertest';
 import { createApp } from '../../api/app';
 import { encodeCursor } from '../../api/schemas';
-import { deliverSignals } from '../../store/signal-outbox';
+import { deliverSignals } from '../../store/outbox.store';
 import { ApiWorld, createApiWorld } from '../support/api';
 
 // Issue #11: the defects seen when rules combine, each reproduced over HTTP against the real

@@ -1,4 +1,4 @@
-import { deleteBindings, restoreBindings, suspendBindings } from '../../activities/subscriptions/bindings.repository';
+import { deleteBindings, restoreBindings, suspendBindings } from '../../store/servers.store';
 import { createApiWorld, ApiWorld } from '../support/api';
 import { defaultCatalog } from '../../catalog/catalog';
 
@@ -298,7 +298,7 @@ describe('API: servers and bindings (R-Q1…R-Q4)', () => {
     });
 
     it('no bind slips in between the upgrade\'s check and the new edition: while it is under way a bind must suit both editions; a failed charge lifts that', async () => {
-      const { reserveUpgrade } = await import('../../activities/subscriptions/bindings.repository');
+      const { reserveUpgrade } = await import('../../store/servers.store');
       const c = await w.newCustomer({ cash: '1000.00' });
       const sub = await buy(c, 'premium');
       // The upgrade activity's first step (check + reservation, one transaction), as if its

@@ -1,7 +1,7 @@
 import { createPaymentEngine, PaymentEngine } from '../../payments/payment-engine';
 import { createSandboxGateway } from '../../payments/sandbox-gateway';
 import { createUsageActivities } from '../../activities/usage/usage.activities';
-import { disableProtection, enableProtection, insertUsageRecords, withRemaining } from '../../activities/usage/usage.repository';
+import { disableProtection, enableProtection, insertUsageRecords, withRemaining } from '../../store/usage.store';
 import { quotaHourMetric } from '../../billing/usage';
 import { defaultCatalog } from '../../catalog/catalog';
 import type { Db } from '../../common/db';

@@ -1,6 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
-import { insertUsageRecords, NewUsageRecord, recordPowerChange } from '../../activities/usage/usage.repository';
+import { insertUsageRecords, NewUsageRecord, recordPowerChange } from '../../store/usage.store';
 import type { Db } from '../../common/db';
 import { newId } from '../../common/ids';
 

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
-import type { SubscriptionState } from '../../workflows/subscription.types';
+import type { SubscriptionState } from '../workflows/subscription.types';
+import { TRIAL_EDITION, TRIAL_PRODUCT } from '../billing/subscription-rules';
+import { notificationRows } from './outbox.store';
 
 export interface RecordStateInput {
   state: SubscriptionState;
@@ -8,9 +10,6 @@ export interface RecordStateInput {
   details: Record<string, unknown>;
   notify: string | null;
 }
-
-// R-S10: every notification goes to these channels through the outbox.
-export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
 
 /** What kind of term a step starts (the first step of each term names it). */
 const TERM_KIND: Record<string, string> = { purchased: 'purchase', trial_started: 'trial', renewed: 'renewal', renewed_manually: 'manual_renewal' };
@@ -88,15 +87,7 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
     .with('subscription_row', upsert)
     .with('term_row', term)
     .with('timeline_event', event)
-    .insert(NOTIFICATION_CHANNELS.map((channel) => ({
-      account_id: s.accountId,
-      subscription_id: s.subscriptionId,
-      channel,
-      template: input.notify,
-      payload,
-      dedupe_key: `${s.subscriptionId}:${s.seq}:${input.notify}`,
-      created_at: iso(input.at),
-    })))
+    .insert(notificationRows({ accountId: s.accountId, subscriptionId: s.subscriptionId, template: input.notify, payload, dedupeKey: `${s.subscriptionId}:${s.seq}:${input.notify}`, at: iso(input.at) as Date }))
     .into('notifications')
     .onConflict(['dedupe_key', 'channel'])
     .ignore();
@@ -104,4 +95,30 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
 
 function eventRow(s: SubscriptionState, input: RecordStateInput) {
   return { subscription_id: s.subscriptionId, seq: s.seq, type: input.event, status: s.status, at: iso(input.at), details: input.details };
+}
+
+/** The account a subscription belongs to (or, before its first record, the account of its order). */
+export async function accountOfSubscription(db: Knex, subscriptionId: string, orderId: string): Promise<string | null> {
+  const sub = await db('subscriptions').where({ id: subscriptionId }).first('account_id');
+  return sub?.account_id ?? (await db('orders').where({ id: orderId }).first('account_id'))?.account_id ?? null;
+}
+
+/**
+ * R-S2: the first trial of an account wins, and only an account that never bought
+ * host-security/basic may have one (issue #11). The same subscription asking again is fine. The
+ * claim is one insert that checks for a paid basic purchase in the same statement.
+ */
+export async function claimTrial(db: Knex, accountId: string, subscriptionId: string): Promise<{ ok: boolean; reason?: 'used' | 'bought' }> {
+  const basic = `${TRIAL_PRODUCT}/${TRIAL_EDITION}`;
+  const claim = await db('trial_claims').where({ account_id: accountId }).first();
+  if (claim) return claim.subscription_id === subscriptionId ? { ok: true } : { ok: false, reason: 'used' };
+  await db.raw(
+    `insert into trial_claims (account_id, subscription_id)
+     select ?, ? where not exists (select 1 from orders where account_id = ? and product = ? and kind = 'subscription_purchase' and status in ('paid', 'partially_refunded', 'refunded'))
+     on conflict (account_id) do nothing`,
+    [accountId, subscriptionId, accountId, basic],
+  );
+  const after = await db('trial_claims').where({ account_id: accountId }).first();
+  if (after?.subscription_id === subscriptionId) return { ok: true };
+  return after ? { ok: false, reason: 'used' } : { ok: false, reason: 'bought' };
 }

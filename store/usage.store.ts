@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
-import { HOUR_MS } from '../../billing/calendar';
-import { exact } from '../../billing/money';
-import { drawsCountFrom, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../../billing/usage';
-import { newId } from '../../common/ids';
+import type { AccountState } from '../workflows/account.messages';
+import { notificationRows } from './outbox.store';
+import { HOUR_MS } from '../billing/calendar';
+import { exact } from '../billing/money';
+import { drawsCountFrom, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../billing/usage';
+import { newId } from '../common/ids';
 
 // Pay-per-use facts in Postgres, written by the API (enable/disable, power, usage records) and by
 // the account workflow's activities (settlement, arrears). R-U3 forbids a workflow message per
@@ -411,4 +413,62 @@ export async function withRemaining<R extends { id: string; metric: string; cont
       offsetMinutes,
     ),
   }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The account workflow's read model and packages
+
+export interface RecordAccountStateInput {
+  state: AccountState;
+  outstandingTotal: string;
+  event: string;
+  at: number;
+  details?: Record<string, unknown>;
+  /** R-S10 / R-U5: the notification template to send, if any */
+  notify: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+/**
+ * The account workflow's read model (usage_accounts) and its notifications (R-S10 outbox), in
+ * one transaction; idempotent on seq: a retried or stale write changes nothing.
+ */
+export async function recordAccountState(db: Knex, input: RecordAccountStateInput): Promise<void> {
+  const s = input.state;
+  const a = s.arrears;
+  await db.transaction(async (trx) => {
+    await ensureUsageAccount(trx, s.accountId);
+    await trx('usage_accounts')
+      .where({ account_id: s.accountId })
+      .andWhere('seq', '<', s.seq)
+      .update({
+        arrears_status: a.status,
+        arrears_since: iso(a.since),
+        grace_ends_at: iso(a.graceEndsAt),
+        frozen_ends_at: iso(a.frozenEndsAt),
+        outstanding: input.outstandingTotal,
+        seq: s.seq,
+        updated_at: new Date(input.at),
+      });
+    if (!input.notify) return;
+    const payload = {
+      account_id: s.accountId,
+      event: input.event,
+      arrears_status: a.status,
+      outstanding: input.outstandingTotal,
+      grace_ends_at: iso(a.graceEndsAt),
+      frozen_ends_at: iso(a.frozenEndsAt),
+      ...input.details,
+    };
+    await trx('notifications')
+      .insert(notificationRows({ accountId: s.accountId, template: input.notify, payload, dedupeKey: `account:${s.accountId}:${s.seq}:${input.notify}`, at: new Date(input.at) }))
+      .onConflict(['dedupe_key', 'channel'])
+      .ignore();
+  });
+}
+
+/** R-U4: the packages of a purchase; their ids derive from the purchase, so a retry inserts none again. */
+export async function insertPackages(db: Knex, rows: Record<string, unknown>[]): Promise<void> {
+  await db('usage_packages').insert(rows).onConflict('id').ignore();
 }

@@ -1,16 +1,15 @@
 import type { Knex } from 'knex';
-import { HOUR_MS, startOfLocalHour } from '../../billing/calendar';
-import { sumMoney } from '../../billing/money';
-import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric, restingWatermark } from '../../billing/usage';
-import type { Catalog } from '../../catalog/catalog';
-import { derivedId } from '../../common/ids';
-import type { PaymentEngine } from '../../payments/payment-engine';
-import { ensureUsageAccount, lockAccountUsage, usablePackages } from './usage.repository';
+import { HOUR_MS, startOfLocalHour } from '../billing/calendar';
+import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric, restingWatermark } from '../billing/usage';
+import type { Catalog } from '../catalog/catalog';
+import { derivedId } from '../common/ids';
+import { ensureUsageAccount, lockAccountUsage, usablePackages } from './usage.store';
 
-// R-U2: settling one clock hour of one account. The bill (and its lines and package draws) is
-// written in one transaction under the account's exclusive usage lock, keyed by (account, hour),
-// so settling an hour twice finds the first bill; collecting it is a charge with a business
-// idempotency key (R-P5), so it never pays twice either.
+// R-U2: settling one clock hour of one account, in Postgres. The bill (and its lines and package
+// draws) is written in one transaction under the account's exclusive usage lock, keyed by
+// (account, hour), so settling an hour twice finds the first bill. Collecting it is a charge
+// (payments/), which the settlement activity makes between these writes
+// (activities/usage/settlement.activities.ts).
 
 export interface SettleHourInput {
   accountId: string;
@@ -59,7 +58,8 @@ export interface BillRow {
   failure_message: string | null;
 }
 
-export function createSettlement(deps: { db: Knex; payments: PaymentEngine; catalog: Catalog }) {
+/** R-U1 / R-C4 / R-U4: writes an hour's bill once; the catalog gives the metered services' unit prices. */
+export function createBillWriter(deps: { db: Knex; catalog: Catalog }) {
   const { db } = deps;
   const unitPrices = new Map(deps.catalog.services.map((s) => [s.metric, s.unit_price]));
 
@@ -147,102 +147,68 @@ export function createSettlement(deps: { db: Knex; payments: PaymentEngine; cata
     return price;
   }
 
-  /** R-U2: collects a bill without coupons (balance, then card); never pays twice (R-P5). */
-  async function collectBill(billId: string, idempotencyKey: string, at: number): Promise<CollectOutcome> {
-    const bill: BillRow = await db('bills').where({ id: billId }).first();
-    if (bill.status === 'paid' || bill.status === 'unpaid') return { status: bill.status, orderId: bill.order_id };
-    const result = await deps.payments.charge({
-      accountId: bill.account_id,
-      listAmount: bill.total,
-      purpose: { kind: 'usage_settlement', resourceId: `pay-per-use:${bill.account_id}`, description: `pay-per-use, hour of ${bill.hour_start.toISOString()}` },
-      idempotencyKey,
-      useCoupons: false,
-      at: new Date(at),
-    });
-    if (result.status === 'paid') {
-      await db('bills').where({ id: billId }).whereNot({ status: 'paid' })
-        .update({ status: 'paid', order_id: result.order.id, paid_at: new Date(at), failure_code: null, failure_message: null, attempts: db.raw('attempts + 1') });
-      return { status: 'paid', orderId: result.order.id };
-    }
-    await db('bills').where({ id: billId }).whereNot({ status: 'paid' }).andWhereRaw('order_id is distinct from ?', [result.order.id])
-      .update({ status: 'failed', order_id: result.order.id, failure_code: result.code, failure_message: result.message, attempts: db.raw('attempts + 1') });
-    return { status: 'failed', orderId: result.order.id, code: result.code, message: result.message };
-  }
-
-  /** R-U2 / R-U5: collects a written bill once; in arrears it is owed (`unpaid`), not charged. */
-  async function collectOnce(bill: BillRow, input: SettleHourInput): Promise<SettleHourResult> {
-    if (bill.status === 'paid' || bill.status === 'unpaid') return { billId: bill.id, total: bill.total, status: bill.status, orderId: bill.order_id };
-    if (!input.collect) {
-      await db('bills').where({ id: bill.id, status: 'pending' }).update({ status: 'unpaid' });
-      return { billId: bill.id, total: bill.total, status: 'unpaid', orderId: null };
-    }
-    return { billId: bill.id, total: bill.total, ...(await collectBill(bill.id, input.idempotencyKey, input.at)) };
-  }
-
-  return {
-    async settleHour(input: SettleHourInput): Promise<SettleHourResult> {
-      const { bill, resting } = await writeBill(input);
-      if (!bill) return { billId: null, total: '0.00', resting };
-      const settled = await collectOnce(bill, input);
-      if (!resting || settled.status !== 'failed') return { ...settled, resting };
-      // A bill that failed puts the account in arrears (R-U5), which never rests: lift the mark
-      // the bill's transaction set, so the database agrees with the workflow.
-      await db('usage_accounts').where({ account_id: input.accountId }).update({ dormant_since: null });
-      return { ...settled, resting: false };
-    },
-
-    /**
-     * R-U2 at rest → awake: where settlement resumes. The hours the account rested through had no
-     * facts (a fact would have woken it sooner), so it jumps to the first hour that has one: the
-     * earliest waiting record's settlement hour, or the hour a period open since then covers; else
-     * the current hour. The watermark moves there, so a late record for a skipped hour goes to the
-     * next settlement (R-U3).
-     */
-    async resumeFromRest(input: { accountId: string; at: number; offsetMinutes: number }): Promise<{ nextHour: number }> {
-      return db.transaction(async (trx) => {
-        await lockAccountUsage(trx, input.accountId, 'exclusive');
-        const usage = await ensureUsageAccount(trx, input.accountId);
-        const through = usage.settled_through ?? new Date(restingWatermark(input.at, input.offsetMinutes));
-        const { rows: [first] } = await trx.raw(
-          `select least(
-             (select min(settlement_hour) from usage_records where account_id = ? and settlement_hour >= ?),
-             (select min(greatest(started_at, ?)) from pay_per_use_periods where account_id = ? and (ended_at is null or ended_at > ?))
-           ) as at`,
-          [input.accountId, through, through, input.accountId, through],
-        );
-        // Facts written while at rest sit at or after the resting watermark of their time; with
-        // none (a spurious wake), resume where hourly settlement would be now.
-        const next = Math.max(through.getTime(), first.at ? startOfLocalHour(new Date(first.at).getTime(), input.offsetMinutes) : restingWatermark(input.at, input.offsetMinutes));
-        await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: new Date(next), dormant_since: null });
-        return { nextHour: next };
-      });
-    },
-
-    /**
-     * R-U5: pays the whole outstanding amount (the given failed bills) in one charge: all of it
-     * or nothing (R-P4). Retried with the same key it finds them paid and charges nothing.
-     */
-    async collectOutstanding(input: { accountId: string; billIds: string[]; idempotencyKey: string; at: number }): Promise<{ status: 'paid' | 'failed'; orderId: string | null; code?: string; message?: string; amount: string }> {
-      const unpaid: BillRow[] = await db('bills').where({ account_id: input.accountId }).whereIn('id', input.billIds).whereNot({ status: 'paid' });
-      if (unpaid.length === 0) return { status: 'paid', orderId: null, amount: '0.00' };
-      const amount = sumMoney(unpaid.map((b) => b.total)).toFixed(2);
-      const result = await deps.payments.charge({
-        accountId: input.accountId,
-        listAmount: amount,
-        purpose: { kind: 'usage_arrears', resourceId: `pay-per-use:${input.accountId}`, description: `outstanding pay-per-use bills (${unpaid.length})` },
-        idempotencyKey: input.idempotencyKey,
-        useCoupons: false, // R-U2: settlement money, collected like the bills themselves
-        at: new Date(input.at),
-      });
-      if (result.status === 'failed') return { status: 'failed', orderId: result.order.id, code: result.code, message: result.message, amount };
-      await db('bills').whereIn('id', unpaid.map((b) => b.id)).whereNot({ status: 'paid' })
-        .update({ status: 'paid', order_id: result.order.id, paid_at: new Date(input.at), failure_code: null, failure_message: null, attempts: db.raw('attempts + 1') });
-      return { status: 'paid', orderId: result.order.id, amount };
-    },
-  };
+  return { writeBill };
 }
 
-export type Settlement = ReturnType<typeof createSettlement>;
+/** The bill of an hour, by id. */
+export async function loadBill(db: Knex, billId: string): Promise<BillRow> {
+  return db('bills').where({ id: billId }).first();
+}
+
+/** R-U5: in arrears a bill is owed (`unpaid`), collected with the whole outstanding amount. */
+export async function markBillUnpaid(db: Knex, billId: string): Promise<void> {
+  await db('bills').where({ id: billId, status: 'pending' }).update({ status: 'unpaid' });
+}
+
+/** The outcome of a collection charge on the bills it paid for (never turns a paid bill back). */
+export async function recordCollection(db: Knex, billIds: string[], at: number, outcome: { status: 'paid' | 'failed'; orderId: string; code?: string; message?: string }): Promise<void> {
+  if (outcome.status === 'paid') {
+    await db('bills').whereIn('id', billIds).whereNot({ status: 'paid' })
+      .update({ status: 'paid', order_id: outcome.orderId, paid_at: new Date(at), failure_code: null, failure_message: null, attempts: db.raw('attempts + 1') });
+    return;
+  }
+  await db('bills').whereIn('id', billIds).whereNot({ status: 'paid' }).andWhereRaw('order_id is distinct from ?', [outcome.orderId])
+    .update({ status: 'failed', order_id: outcome.orderId, failure_code: outcome.code, failure_message: outcome.message, attempts: db.raw('attempts + 1') });
+}
+
+/** R-U5: which of `billIds` are still to pay. */
+export async function unpaidBills(db: Knex, accountId: string, billIds: string[]): Promise<BillRow[]> {
+  return db('bills').where({ account_id: accountId }).whereIn('id', billIds).whereNot({ status: 'paid' });
+}
+
+/** A bill that failed puts the account in arrears (R-U5), which never rests: lift the rest mark. */
+export async function liftRest(db: Knex, accountId: string): Promise<void> {
+  await db('usage_accounts').where({ account_id: accountId }).update({ dormant_since: null });
+}
+
+  /**
+   * R-U2 at rest → awake: where settlement resumes. The hours the account rested through had no
+   * facts (a fact would have woken it sooner), so it jumps to the first hour that has one: the
+   * earliest waiting record's settlement hour, or the hour a period open since then covers; else
+   * the current hour. The watermark moves there, so a late record for a skipped hour goes to the
+   * next settlement (R-U3).
+   */
+export async function resumeFromRest(db: Knex, input: { accountId: string; at: number; offsetMinutes: number }): Promise<{ nextHour: number }> {
+    return db.transaction(async (trx) => {
+      await lockAccountUsage(trx, input.accountId, 'exclusive');
+      const usage = await ensureUsageAccount(trx, input.accountId);
+      const through = usage.settled_through ?? new Date(restingWatermark(input.at, input.offsetMinutes));
+      const { rows: [first] } = await trx.raw(
+        `select least(
+           (select min(settlement_hour) from usage_records where account_id = ? and settlement_hour >= ?),
+           (select min(greatest(started_at, ?)) from pay_per_use_periods where account_id = ? and (ended_at is null or ended_at > ?))
+         ) as at`,
+        [input.accountId, through, through, input.accountId, through],
+      );
+      // Facts written while at rest sit at or after the resting watermark of their time; with
+      // none (a spurious wake), resume where hourly settlement would be now.
+      const next = Math.max(through.getTime(), first.at ? startOfLocalHour(new Date(first.at).getTime(), input.offsetMinutes) : restingWatermark(input.at, input.offsetMinutes));
+      await trx('usage_accounts').where({ account_id: input.accountId }).update({ settled_through: new Date(next), dormant_since: null });
+      return { nextHour: next };
+    });
+  }
+
+
 
 /**
  * R-U2 at rest: after settling through `settledThrough`, is anything left to settle? If not, the

@@ -2,11 +2,32 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
 
-// Signals as an outbox (issue #11, defect 10). A payment fact that a workflow must hear (a top-up:
+// The outboxes: what must leave the database after the transaction that decided it commits.
+//
+// Notifications (R-S10): written in the same transaction as the state change they report, one
+// row per channel; workers/notification-dispatcher.ts delivers them.
+//
+// Signals (issue #11, defect 10). A payment fact that a workflow must hear (a top-up:
 // R-S6 "a top-up in grace renews at once", R-U5 "paying the debt restores") is written in the
 // same transaction as the money, then delivered: at once by the API, and again by the worker's
 // background loop until Temporal takes it. A top-up while Temporal is unreachable is therefore
 // still heard once Temporal is back; the money and the signal can never disagree.
+
+// R-S10: every notification goes to these channels through the outbox.
+export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
+
+/** The outbox rows of one notification: one per channel, deduplicated by its key. */
+export function notificationRows(n: { accountId: string; subscriptionId?: string | null; template: string; payload: Record<string, unknown>; dedupeKey: string; at: Date }) {
+  return NOTIFICATION_CHANNELS.map((channel) => ({
+    account_id: n.accountId,
+    ...(n.subscriptionId ? { subscription_id: n.subscriptionId } : {}),
+    channel,
+    template: n.template,
+    payload: n.payload,
+    dedupe_key: n.dedupeKey,
+    created_at: n.at,
+  }));
+}
 
 export interface PendingSignal {
   workflowId: string;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../../common/logger';
+import type { Logger } from '../common/logger';
 
 // R-S10: notifications are written to the outbox (`notifications`) in the same transaction as
 // the state change they report; this dispatcher delivers them through pluggable channels.

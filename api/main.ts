@@ -3,7 +3,7 @@ import { createDb, migrateLatest } from '../common/db';
 import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { temporalConnectionOptions } from '../common/temporal-connection';
-import { createServices } from '../workers/services';
+import { createServices } from '../app/services';
 import { createApp } from './app';
 import { ensureOperatorKey } from './auth';
 import { listen } from './server';

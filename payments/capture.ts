@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { GatewayCharge } from './card-gateway';
 import { newId } from './ids';
 import { LEDGER, lockBalances, writeTransaction } from './ledger';
+import { faultPoint } from '../common/faults';
 import type { EngineContext } from './context';
 import { fmt, toChargeResult } from './rows';
 import type { ChargeResult, OrderRow } from './types';
@@ -12,7 +13,7 @@ import type { ChargeResult, OrderRow } from './types';
 // capture on success (R-P1, R-M3: one balanced ledger transaction) or release (R-P4).
 
 export function capturePhase(ctx: EngineContext, phases: { release: ReleasePhase['release'] }) {
-  const { db, clock, gateway, hooks } = ctx;
+  const { db, clock, gateway, hooks, lockTtlMs } = ctx;
   const { release } = phases;
 
   /**
@@ -25,16 +26,40 @@ export function capturePhase(ctx: EngineContext, phases: { release: ReleasePhase
     const gatewayKey = `charge:${order.idempotency_key}`;
     let result = resumed ? await gateway.getCharge(gatewayKey) : null;
     if (!result) {
-      result = await gateway.charge({
+      faultPoint('charge.before-gateway');
+      result = await whileHeld(order.id, () => gateway.charge({
         token: order.card_token!,
         amount: fmt(order.card),
         currency: order.currency,
         idempotencyKey: gatewayKey,
         description: order.description ?? order.kind,
-      });
+      }));
     }
+    faultPoint('charge.after-gateway');
     await hooks.afterGatewayCharge?.({ orderId: order.id, idempotencyKey: order.idempotency_key, result });
     return toChargeResult(await applyGatewayOutcome(order.id, result));
+  }
+
+  /**
+   * R-P4: while the card call is in flight its locks are renewed, so the stale-payment sweep
+   * (recover.ts) never settles an order whose charge may still go through; a process that dies
+   * stops renewing, and once the hold runs out the sweep asks the gateway (issue #13).
+   */
+  async function whileHeld<T>(orderId: string, call: () => Promise<T>): Promise<T> {
+    const renew = () => {
+      const until = new Date(clock.now().getTime() + lockTtlMs);
+      return Promise.all([
+        db('orders').where({ id: orderId, status: 'pending' }).update({ hold_expires_at: until }),
+        db('payment_locks').where({ order_id: orderId, status: 'held' }).update({ expires_at: until }),
+      ]).catch(() => undefined); // a missed renewal only lets the sweep ask the gateway sooner
+    };
+    const timer = setInterval(() => { void renew(); }, Math.max(1_000, Math.floor(lockTtlMs / 3)));
+    timer.unref();
+    try {
+      return await call();
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   /** Phase 3: capture on success, release on decline — each in one short DB transaction. */

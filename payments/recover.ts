@@ -8,23 +8,30 @@ import type { OrderRow } from './types';
 export function recoverPhase(ctx: EngineContext, phases: { applyGatewayOutcome: CapturePhase['applyGatewayOutcome'] }) {
   const { db, clock, gateway } = ctx;
   const { applyGatewayOutcome } = phases;
+  const onError = ctx.hooks.onRecoveryError;
 
   /**
-   * R-P4 "times out": settles pending charges older than the lock TTL by asking the gateway about
-   * their key — charged → capture, declined or never processed → release. Run periodically.
-   * The TTL must exceed the gateway's own timeout, so no call is still in flight when released.
+   * R-P4 "times out": settles pending charges whose hold has run out by asking the gateway about
+   * their key — charged → capture, declined or never processed → release. A charge in flight
+   * keeps renewing its hold (capture.ts whileHeld), so only an order whose process died is stale.
+   * Each order is settled on its own: one that fails (the gateway unreachable, a bad row) is
+   * counted and left for the next round, and never stops the others (issue #13).
    */
-  async function recoverStalePayments(opts: { limit?: number } = {}): Promise<{ captured: number; released: number }> {
+  async function recoverStalePayments(opts: { limit?: number } = {}): Promise<{ captured: number; released: number; errors: number }> {
     const stale: OrderRow[] = await db('orders').where({ status: 'pending' }).andWhere('hold_expires_at', '<=', clock.now()).orderBy('hold_expires_at').limit(opts.limit ?? 100);
-    let captured = 0;
-    let released = 0;
+    const counts = { captured: 0, released: 0, errors: 0 };
     for (const o of stale) {
-      const result = await gateway.getCharge(`charge:${o.idempotency_key}`);
-      const after = await applyGatewayOutcome(o.id, result);
-      if (after.status === 'paid') captured += 1;
-      else if (after.status === 'failed') released += 1;
+      try {
+        const result = await gateway.getCharge(`charge:${o.idempotency_key}`);
+        const after = await applyGatewayOutcome(o.id, result);
+        if (after.status === 'paid') counts.captured += 1;
+        else if (after.status === 'failed') counts.released += 1;
+      } catch (err) {
+        counts.errors += 1;
+        onError?.(o.id, err);
+      }
     }
-    return { captured, released };
+    return counts;
   }
 
   return { recoverStalePayments };

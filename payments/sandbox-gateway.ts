@@ -4,8 +4,11 @@ import { PaymentError, TransientGatewayError } from './errors';
 import { newId } from './ids';
 
 // R-P6 sandbox card gateway: deterministic outcomes per token, configurable latency and
-// transient failures, idempotent on the request's key. Every processed charge is kept in memory
-// (and in `sandbox_gateway_charges` when given a db) so tests can count them.
+// transient failures, idempotent on the request's key. Given a database it behaves like a
+// provider outside our processes (issue #13): every charge it made is in
+// `sandbox_gateway_charges` and what it answers a key's first tries in
+// `sandbox_gateway_requests`, so every process, and one restarted after a crash, asks it about a
+// key and gets the same answer. Without one (unit tests) it keeps the same in memory.
 
 interface TokenBehaviour {
   last4: string;
@@ -105,10 +108,9 @@ export class SandboxCardGateway implements CardGateway {
       return toResult(existing);
     }
     const behaviour = SANDBOX_TOKENS[req.token];
-    const seen = this.transientSeen.get(req.idempotencyKey) ?? 0;
-    if (behaviour?.transientFailures && seen < behaviour.transientFailures) {
-      this.transientSeen.set(req.idempotencyKey, seen + 1);
-      throw new TransientGatewayError(`sandbox: transient failure ${seen + 1} of ${behaviour.transientFailures} for ${req.idempotencyKey}`);
+    if (behaviour?.transientFailures) {
+      const seen = await this.countTransient(req.idempotencyKey, behaviour.transientFailures);
+      if (seen !== null) throw new TransientGatewayError(`sandbox: transient failure ${seen} of ${behaviour.transientFailures} for ${req.idempotencyKey}`);
     }
     if (this.random() < (this.opts.transientFailureRate ?? 0)) {
       throw new TransientGatewayError('sandbox: gateway unavailable');
@@ -129,6 +131,28 @@ export class SandboxCardGateway implements CardGateway {
       throw new TransientGatewayError('sandbox: charge processed but the response was lost');
     }
     return toResult(rec);
+  }
+
+  /**
+   * tok_transient: the first `limit` requests under a key fail. Counted by the provider (in its
+   * table when it has one), so every process, and a restarted one, sees the same count. Returns
+   * this request's failure number, or null once the key is past its failures.
+   */
+  private async countTransient(key: string, limit: number): Promise<number | null> {
+    if (!this.opts.db) {
+      const seen = this.transientSeen.get(key) ?? 0;
+      if (seen >= limit) return null;
+      this.transientSeen.set(key, seen + 1);
+      return seen + 1;
+    }
+    const { rows } = await this.opts.db.raw(
+      `insert into sandbox_gateway_requests (idempotency_key, transient_failures) values (?, 1)
+       on conflict (idempotency_key) do update set transient_failures = sandbox_gateway_requests.transient_failures + 1
+         where sandbox_gateway_requests.transient_failures < ?
+       returning transient_failures`,
+      [key, limit],
+    );
+    return rows.length > 0 ? Number(rows[0].transient_failures) : null;
   }
 
   private async delay(): Promise<void> {

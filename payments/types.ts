@@ -16,6 +16,8 @@ export interface PaymentEngineHooks {
    * simulate a process dying between the card charge and the ledger write (R-P5).
    */
   afterGatewayCharge?(ctx: { orderId: string; idempotencyKey: string; result: GatewayCharge }): void | Promise<void>;
+  /** A stale order the sweep could not settle this round (logged by the worker; retried next round). */
+  onRecoveryError?(orderId: string, err: unknown): void;
 }
 
 export interface PaymentEngineDeps {

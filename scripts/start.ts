@@ -12,7 +12,7 @@ import { startEmbeddedPostgres } from '../common/embedded-postgres';
 import { createLogger } from '../common/logger';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 import { WORKFLOW_BUNDLE_PATH } from '../workers/bundle';
-import { createServices } from '../workers/services';
+import { createServices } from '../app/services';
 import { startBackgroundLoops } from '../workers/background';
 import { installTemporalLogging } from '../workers/runtime';
 import { createWorker } from '../workers/worker';

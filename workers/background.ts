@@ -20,8 +20,8 @@ export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; 
       const n = await deliverPendingNotifications(deps.db, channels);
       if (n.sent || n.failed) deps.logger.debug(n, 'notification round');
       const p = await deps.payments.recoverStalePayments();
-      if (p.captured || p.released) deps.logger.warn(p, 'stale payments resolved');
-      // Signals written with money (a top-up) that Temporal did not take at once (store/signal-outbox).
+      if (p.captured || p.released || p.errors) deps.logger.warn(p, 'stale payments resolved');
+      // Signals written with money (a top-up) that Temporal did not take at once (store/outbox.store).
       if (deps.temporal) {
         const s = await deliverSignals(deps.db, deps.temporal);
         if (s.failed) deps.logger.warn(s, 'workflow signals not delivered yet; retrying');

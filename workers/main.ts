@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { temporalConnectionOptions } from '../common/temporal-connection';
 import { WORKFLOW_BUNDLE_PATH } from './bundle';
-import { createServices } from './services';
+import { createServices } from '../app/services';
 import { startBackgroundLoops } from './background';
 import { installTemporalLogging } from './runtime';
 import { createWorker } from './worker';

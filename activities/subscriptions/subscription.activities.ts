@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { faultPoint } from '../../common/faults';
 import { canUpgrade, CoveragePart, refundForOrder, termPrice, TermWindow, upgradeChargeOverTerms, usedValue } from '../../billing/subscription-rules';
 import { upgradeBindingRefusal } from '../../billing/binding-rules';
 import { addMonthsClamped } from '../../billing/calendar';
@@ -80,7 +81,10 @@ export function createSubscriptionActivities(deps: { db: Knex; payments: Payment
       useCoupons: true,
       at: new Date(p.at),
     });
-    if (result.status === 'paid') return { ok: true, orderId: result.order.id, amount: result.order.due };
+    if (result.status === 'paid') {
+      faultPoint('charge.after-capture'); // issue #13: the charge is captured, the workflow has not recorded it
+      return { ok: true, orderId: result.order.id, amount: result.order.due };
+    }
     return { ok: false, orderId: result.order?.id ?? null, code: result.code, message: result.message };
   }
 

@@ -274,9 +274,9 @@ describe('R-P5 idempotency', () => {
     const acc = await anAccount(w).withCash('30.00').withCard('tok_transient').create();
     const k = key('stale');
     await expect(engine.charge({ accountId: acc, listAmount: '100.00', purpose: purpose(), idempotencyKey: k })).rejects.toBeInstanceOf(TransientGatewayError);
-    expect(await engine.recoverStalePayments()).toEqual({ captured: 0, released: 0 }); // not stale yet
+    expect(await engine.recoverStalePayments()).toEqual({ captured: 0, released: 0, errors: 0 }); // not stale yet
     w.clock.advance(61_000);
-    expect(await engine.recoverStalePayments()).toEqual({ captured: 0, released: 1 });
+    expect(await engine.recoverStalePayments()).toEqual({ captured: 0, released: 1, errors: 0 });
     expect(await engine.getBalances(acc)).toMatchObject({ cash: '30.00', locked: '0.00' });
     const again = await engine.charge({ accountId: acc, listAmount: '100.00', purpose: purpose(), idempotencyKey: k });
     expect(again).toMatchObject({ status: 'failed', code: 'PAYMENT.TIMEOUT' });

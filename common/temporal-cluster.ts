@@ -7,7 +7,7 @@ import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { Client as PgClient } from 'pg';
 import { parse, stringify } from 'yaml';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 // The real Temporal server (history, matching, frontend and worker services in one process) on
 // PostgreSQL with SQL visibility: what a cloud provider runs, unlike `temporal server

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { Logger } from './logger';
-import { cliSearchAttributeFlags } from './search-attributes';
+import { cliSearchAttributeFlags } from '../workflows/search-attributes';
 
 export interface DevServerHandle {
   address: string;

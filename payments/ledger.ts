@@ -40,14 +40,17 @@ export async function lockBalances<Extra extends object = object>(
   accountId: string,
   /** more columns read in the same statement (scalar subqueries), saving round trips */
   extra: Knex.Raw[] = [],
+  /** false for a quote (R-I5): the same read, locking nothing */
+  lock = true,
 ): Promise<BalanceRow & Extra> {
-  const select = () =>
-    trx('account_balances as b')
+  const select = () => {
+    const q = trx('account_balances as b')
       .join('accounts as a', 'a.id', 'b.account_id')
       .where('b.account_id', accountId)
       .select('b.*', 'a.currency', ...extra)
-      .forUpdate('b')
       .first();
+    return lock ? q.forUpdate('b') : q;
+  };
   let row = await select();
   if (!row) {
     await ensureAccountFinance(trx, accountId);

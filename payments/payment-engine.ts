@@ -1,4 +1,5 @@
 import { capturePhase } from './capture';
+import { quotePhase } from './quote';
 import { fundingPhase } from './funding';
 import type { BalanceCheck } from './ledger';
 import { ensureAccountFinance, verifyBalances } from './ledger';
@@ -16,12 +17,14 @@ export * from './types';
 // money is idempotent on its key (R-P5) and writes one balanced ledger transaction (R-M3) in the
 // same DB transaction that updates the cached balances. A charge is two-phase (R-P4): reserve
 // (lock the amounts: reserve.ts) → card gateway outside any DB transaction → capture or release
-// (capture.ts, release.ts); recover.ts settles charges whose process died in between.
+// (capture.ts, release.ts); recover.ts settles charges whose process died in between; quote.ts
+// answers what a charge would take without taking it (R-I5).
 export function createPaymentEngine(deps: PaymentEngineDeps) {
   const ctx = { db: deps.db, gateway: deps.gateway, clock: deps.clock ?? { now: () => new Date() }, lockTtlMs: deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS, hooks: deps.hooks ?? {} };
   const { release } = releasePhase(ctx);
   const { capture, settleCard, applyGatewayOutcome } = capturePhase(ctx, { release });
-  const { validateCharge, reserve } = reservePhase(ctx, { capture });
+  const reserving = reservePhase(ctx, { capture });
+  const { validateCharge, reserve } = reserving;
   const reads = readsPhase(ctx);
 
   /** R-P1…R-P5: reserve, then the card (when a part goes to it), then capture or release. */
@@ -45,6 +48,7 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
     ensureAccountFinance: (accountId: string) => ensureAccountFinance(deps.db, accountId),
     ...fundingPhase(ctx, { readBalances: reads.readBalances }),
     charge,
+    ...quotePhase(ctx, reserving),
     ...refundPhase(ctx),
     ...recoverPhase(ctx, { applyGatewayOutcome }),
     getBalances: reads.getBalances,

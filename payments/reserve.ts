@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { chooseCoupon, chooseDiscount, splitCharge, SplitParts } from '../billing/payments';
 import { PaymentError } from './errors';
 import { newId } from './ids';
-import { lockBalances } from './ledger';
+import { BalanceRow, lockBalances } from './ledger';
 import { checkCurrency, idempotencyMismatch, optionalText, parseInstant, parseMoney, requestHash, requireText } from './validation';
 import type { EngineContext } from './context';
 import { fmt, PAID_STATES, zeroParts } from './rows';
@@ -19,6 +19,8 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
   const { capture } = phases;
 
   type ValidCharge = ReturnType<typeof validateCharge>;
+  /** What planning needs of a charge (a quote has no idempotency key). */
+  type PlanRequest = Pick<ValidCharge, 'accountId' | 'listAmount' | 'purpose' | 'useCoupons' | 'promotionId'>;
   interface ChargeContext {
     existing_order_id: string | null;
     card_token: string | null;
@@ -69,12 +71,7 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
       // order under this key, discounts, usable coupons, the bound card. Most charges then need
       // no further lookups. (A key first used concurrently may be missed here; the order insert's
       // unique violation then retries, and the retry finds it.)
-      const bal = await lockBalances<ChargeContext>(trx, req.accountId, [
-        trx.raw('(select o.id from orders o where o.idempotency_key = ?) as existing_order_id', [req.key]),
-        trx.raw("(select c.token from cards c where c.account_id = b.account_id and c.status = 'bound' limit 1) as card_token"),
-        trx.raw('exists (select 1 from discounts d where d.account_id = b.account_id) as has_discounts'),
-        trx.raw('exists (select 1 from coupons c where c.account_id = b.account_id and c.expires_at > ? and c.balance > c.locked) as has_coupons', [now]),
-      ]);
+      const bal = await chargeContext(trx, req, now, true);
       checkCurrency(req.currency, bal.currency);
       if (bal.existing_order_id !== null) {
         const existing: OrderRow = await trx('orders').where({ id: bal.existing_order_id }).first();
@@ -82,20 +79,7 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
         return { order: existing, resumed: true };
       }
 
-      const { discount, reason } = bal.has_discounts || req.promotionId ? await pickDiscount(trx, req, now) : { discount: null, reason: null };
-      const coupons = req.useCoupons && bal.has_coupons ? await usableCoupons(trx, req.accountId, now) : [];
-      const coupon = chooseCoupon(
-        coupons.map((c) => ({ ...c, available: new Decimal(c.balance).minus(c.locked), expiresAt: new Date(c.expires_at) })),
-        { now, scope: req.purpose.product },
-      );
-      const split = splitCharge({
-        listAmount: req.listAmount,
-        discountPercent: discount?.percent_off ?? null,
-        couponAvailable: coupon?.available ?? null,
-        cashAvailable: new Decimal(bal.cash).minus(bal.cash_locked),
-        creditAvailable: new Decimal(bal.credit_limit).minus(bal.credit_used).minus(bal.credit_locked),
-        hasCard: bal.card_token !== null,
-      });
+      const { discount, reason, coupon, split } = await plan(trx, req, now, bal, true);
 
       const row: OrderRow = {
         id: newId('ord'),
@@ -158,7 +142,46 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
     });
   }
 
-  async function pickDiscount(trx: Knex.Transaction, req: ValidCharge, now: Date) {
+  /**
+   * The account (locked for a charge, R-P4) and, in the same statement, whether there is
+   * anything more to read: an order under this key, discounts, usable coupons, the bound card.
+   * Most charges then need no further lookups. (A key first used concurrently may be missed
+   * here; the order insert's unique violation then retries, and the retry finds it.)
+   */
+  function chargeContext(trx: Knex.Transaction, req: { accountId: string; key: string | null }, now: Date, lock: boolean) {
+    return lockBalances<ChargeContext>(trx, req.accountId, [
+      trx.raw('(select o.id from orders o where o.idempotency_key = ?) as existing_order_id', [req.key ?? '']),
+      trx.raw("(select c.token from cards c where c.account_id = b.account_id and c.status = 'bound' limit 1) as card_token"),
+      trx.raw('exists (select 1 from discounts d where d.account_id = b.account_id) as has_discounts'),
+      trx.raw('exists (select 1 from coupons c where c.account_id = b.account_id and c.expires_at > ? and c.balance > c.locked) as has_coupons', [now]),
+    ], lock);
+  }
+
+  /**
+   * R-P1…R-P3: what a charge takes: the discount chosen (R-P2), the coupon (R-P3) and the split
+   * over coupon, cash, credit and card. The charge plans under the account lock and then takes
+   * exactly this; a quote (quote.ts) plans the same way without locking anything, so the two can
+   * never disagree (R-I5).
+   */
+  async function plan(trx: Knex.Transaction, req: PlanRequest, now: Date, bal: BalanceRow & ChargeContext, lock: boolean) {
+    const { discount, reason } = bal.has_discounts || req.promotionId ? await pickDiscount(trx, req, now) : { discount: null, reason: null };
+    const coupons = req.useCoupons && bal.has_coupons ? await usableCoupons(trx, req.accountId, now, lock) : [];
+    const coupon = chooseCoupon(
+      coupons.map((c) => ({ ...c, available: new Decimal(c.balance).minus(c.locked), expiresAt: new Date(c.expires_at) })),
+      { now, scope: req.purpose.product },
+    );
+    const split = splitCharge({
+      listAmount: req.listAmount,
+      discountPercent: discount?.percent_off ?? null,
+      couponAvailable: coupon?.available ?? null,
+      cashAvailable: new Decimal(bal.cash).minus(bal.cash_locked),
+      creditAvailable: new Decimal(bal.credit_limit).minus(bal.credit_used).minus(bal.credit_locked),
+      hasCard: bal.card_token !== null,
+    });
+    return { discount, reason, coupon, split };
+  }
+
+  async function pickDiscount(trx: Knex.Transaction, req: PlanRequest, now: Date) {
     const rows: DiscountRow[] = await trx('discounts').where({ account_id: req.accountId });
     if (req.promotionId && !rows.some((d) => d.id === req.promotionId && d.kind === 'promotional')) {
       throw new PaymentError('VALIDATION.FIELD', `promotion ${req.promotionId} is not a promotional discount of this account`, { field: 'promotion_id' });
@@ -185,8 +208,9 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
     return { discount: choice.discount ? byId.get(choice.discount.id)! : null, reason: choice.reason };
   }
 
-  async function usableCoupons(trx: Knex.Transaction, accountId: string, now: Date): Promise<CouponRow[]> {
-    return trx('coupons').where({ account_id: accountId }).andWhere('expires_at', '>', now).andWhereRaw('balance > locked').orderBy('id').forUpdate();
+  async function usableCoupons(trx: Knex.Transaction, accountId: string, now: Date, lock: boolean): Promise<CouponRow[]> {
+    const q = trx('coupons').where({ account_id: accountId }).andWhere('expires_at', '>', now).andWhereRaw('balance > locked').orderBy('id');
+    return lock ? q.forUpdate() : q;
   }
 
   /** R-P4: the coupon, cash and credit parts stay reserved until the card outcome is known. */
@@ -207,7 +231,7 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
     if (order.coupon_id) await trx('coupons').where({ id: order.coupon_id }).update({ locked: trx.raw('locked + ?', [split.coupon]) });
   }
 
-  return { validateCharge, reserve };
+  return { validateCharge, reserve, chargeContext, plan };
 }
 
 export type ReservePhase = ReturnType<typeof reservePhase>;

@@ -15,7 +15,7 @@ import { HOUR_MS, startOfLocalHour } from '../billing/calendar';
 import { isDecimalString, sumMoney } from '../billing/money';
 import { frozenEndsAt, graceEndsAt } from '../billing/renewal-schedule';
 import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, SETTLE_DELAY_MS, USAGE_LATE_LIMIT_MS } from '../billing/usage';
-import { ArrearsStatus, BillingAccountId } from '../common/search-attributes';
+import { ArrearsStatus, BillingAccountId } from './search-attributes';
 import { asRefusal, isBusinessRefusal } from './bounded-activities';
 import {
   accountTopUpSignal,

@@ -1,10 +1,14 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { TermWindow } from '../billing/subscription-rules';
 import type { PurchaseOutcome, PurchaseRequest, SubscriptionView, Term } from './subscription.types';
 
 // Message definitions shared by the workflow (handlers) and the API (callers).
 // Updates carry commands that need an answer; signals carry facts; queries read live state.
 
 export const getStateQuery = defineQuery<SubscriptionView>('getState');
+
+/** R-S12 / R-I5: the paid terms an upgrade now would pay the difference on (for a quote). */
+export const upgradableTermsQuery = defineQuery<TermWindow[]>('upgradableTerms');
 
 /**
  * Resolves once the purchase charge (R-S1) has succeeded or failed. The API sends it with the

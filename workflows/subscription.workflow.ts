@@ -14,7 +14,7 @@ import type { createActivities } from '../activities';
 import { termMonths } from '../billing/calendar';
 import { frozenEndsAt, graceEndsAt, isolationEndsAt, validateDeductionDate } from '../billing/renewal-schedule';
 import { renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
-import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from '../common/search-attributes';
+import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from './search-attributes';
 import { asRefusal, boundedActivities } from './bounded-activities';
 import {
   AutoRenewRequest,
@@ -26,6 +26,7 @@ import {
   setAutoRenewUpdate,
   topUpSignal,
   unsubscribeUpdate,
+  upgradableTermsQuery,
   upgradeUpdate,
 } from './subscription.messages';
 import {
@@ -184,6 +185,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }
 
   setHandler(getStateQuery, view);
+  setHandler(upgradableTermsQuery, () => upgradableTerms(state, Date.now()));
   setHandler(purchaseOutcomeUpdate, async () => {
     await condition(() => purchase !== null);
     return purchase as PurchaseOutcome;

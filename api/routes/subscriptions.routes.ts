@@ -6,7 +6,7 @@ import { subscriptionForecast, validateDeductionDate } from '../../billing/renew
 import { canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
-import { BillingAccountId, Edition, Product, SubscriptionStatus } from '../../common/search-attributes';
+import { BillingAccountId, Edition, Product, SubscriptionStatus } from '../../workflows/search-attributes';
 import {
   commandFingerprint,
   getStateQuery,

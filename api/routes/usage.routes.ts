@@ -19,7 +19,7 @@ import { isDecimalString } from '../../billing/money';
 import { drawUnitsPerContentUnit, isUsageQuantityTooLarge, MAX_PACKAGES_PER_PURCHASE, MAX_USAGE_RECORD_QUANTITY, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
 import { findEdition, findProduct, offersMode, packageMetrics } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
-import { ArrearsStatus, BillingAccountId } from '../../common/search-attributes';
+import { ArrearsStatus, BillingAccountId } from '../../workflows/search-attributes';
 import { accountWakeSignal, buyPackagesUpdate, getAccountStateQuery } from '../../workflows/account.messages';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';

@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 import knex from 'knex';
 import { postgresTargetFromUrl, resolveClusterServer } from '../../common/temporal-cluster';
 import { resolveTemporalCli } from '../../common/temporal-dev-server';
-import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 // Issue 14: docker-compose.yml cannot run here (no Docker engine), but its two Temporal set-up
 // jobs are plain sh scripts around the server's SQL tool and the `temporal` CLI, both of which

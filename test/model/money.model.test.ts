@@ -71,7 +71,6 @@ describe('money model: random request sequences keep every money invariant (issu
     const steps = runs.map((m) => m.steps).sort((a, b) => a - b);
     const statuses = new Map<number, number>();
     for (const m of runs) for (const [k, v] of m.statuses) statuses.set(k, (statuses.get(k) ?? 0) + v);
-    // eslint-disable-next-line no-console
     console.log(`money model: ${runs.length} sequences, steps min ${steps[0]} median ${steps[Math.floor(steps.length / 2)]} max ${steps[steps.length - 1]}, ` +
       `answers ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${Math.round((Date.now() - started) / 1000)} s, seed ${SEED}, 0 invariant violations ` +
       `(test server time locks released after a run: ${leakedLocks})`);

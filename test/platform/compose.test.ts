@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import Ajv from 'ajv';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { parse } from 'yaml';
-import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 // Issue 14: CI has no Docker engine, so the production compose file and its Prometheus and
 // Grafana files are checked here: against the compose specification's JSON schema, and for
@@ -91,7 +91,7 @@ describe('docker-compose.yml (issue 14)', () => {
     }
   });
 
-  it('registers exactly the search attributes of common/search-attributes.ts', () => {
+  it('registers exactly the search attributes of workflows/search-attributes.ts', () => {
     const script = read('ops/temporal/create-namespace.sh');
     const listed = [...script.matchAll(/\b([A-Z][A-Za-z]+)=(Keyword|Datetime)\b/g)].map((m) => `${m[1]}=${m[2].toUpperCase()}`);
     expect(listed.sort()).toEqual(SEARCH_ATTRIBUTES.map((k) => `${k.name}=${k.type}`).sort());

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../../common/net';
-import { cliSearchAttributeFlags } from '../../common/search-attributes';
+import { cliSearchAttributeFlags } from '../../workflows/search-attributes';
 import { resolveTemporalCli } from '../../common/temporal-dev-server';
 import { ManagedProcess, startProcess, waitFor } from './processes';
 

@@ -25,7 +25,6 @@ describe('money model on the dev server, worker and API as separate processes (i
     const runs: Model[] = [];
     await fc.assert(moneyProperty(async () => real, { timeTravel: false, minSteps: 20, maxSteps: 24, onRun: (m) => runs.push(m) }), { numRuns: RUNS, seed: SEED, endOnFailure: process.env.MODEL_SHRINK !== '1' });
     const steps = runs.map((m) => m.steps).sort((a, b) => a - b);
-    // eslint-disable-next-line no-console
     console.log(`money model (dev server): ${runs.length} sequences, steps ${steps[0]}–${steps[steps.length - 1]}, seed ${SEED}, 0 invariant violations`);
     expect(runs).toHaveLength(RUNS);
     expect(stack.workers.map((w) => w.exitCode())).toEqual([null, null]);

@@ -15,6 +15,8 @@ type EmbeddedPostgresCtor = new (options: {
 export interface EmbeddedPostgresHandle {
   url: string;
   stop(): Promise<void>;
+  /** starts it again on the same data directory (after stop) */
+  start(): Promise<void>;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   return {
     url: `postgres://${user}:${password}@127.0.0.1:${opts.port}/postgres`,
     stop: () => pg.stop(),
+    start: () => pg.start(),
   };
 }
 

@@ -91,7 +91,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   const bump = () => { version += 1; };
 
   async function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await condition(() => !busy);
+    // A mutex: two callers can wake in the same activation (an update and its retry delivered
+    // together after a worker died), so each checks again after waking before it takes the step.
+    // Found by the system tier (issue #13): both ran, and one renewal order paid two terms.
+    // Runs from before COMMAND_MEMORY replay the single check they were recorded with.
+    if (state.commandMemory) while (busy) await condition(() => !busy);
+    else await condition(() => !busy);
     busy = true;
     try {
       return await fn();

@@ -264,22 +264,26 @@ export async function newRun(real: Real): Promise<{ model: Model; real: Real }> 
 
 /** Waits until nothing is in flight: no pending order, and every live workflow agrees with the read model. */
 async function settle(m: Model, r: Real): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  await waitAtRest(r.db, r.temporal, m.accounts.map((a) => a.id), 15_000);
+}
+
+/** The same for any accounts (the system tier waits so after a fault). */
+export async function waitAtRest(db: Knex, temporal: Client, ids: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const problem = await inFlight(m, r);
+    const problem = await inFlight(db, temporal, ids);
     if (problem === null) return;
-    if (Date.now() > deadline) fail('not at rest 15 s after the step', problem);
+    if (Date.now() > deadline) fail(`not at rest ${timeoutMs / 1000} s after the step`, problem);
     await new Promise((res) => setTimeout(res, 100));
   }
 }
 
-async function inFlight(m: Model, r: Real): Promise<unknown> {
-  const ids = m.accounts.map((a) => a.id);
-  const pending = await r.db('orders').whereIn('account_id', ids).where({ status: 'pending' }).count({ n: '*' });
+async function inFlight(db: Knex, temporal: Client, ids: string[]): Promise<unknown> {
+  const pending = await db('orders').whereIn('account_id', ids).where({ status: 'pending' }).count({ n: '*' });
   if (Number(pending[0].n) > 0) return { pendingOrders: Number(pending[0].n) };
-  const rows = await r.db('subscriptions').whereIn('account_id', ids).whereNotIn('status', ['released', 'unsubscribed']);
+  const rows = await db('subscriptions').whereIn('account_id', ids).whereNotIn('status', ['released', 'unsubscribed']);
   for (const row of rows) {
-    const v = await r.temporal.connection.withDeadline(Date.now() + 10_000, () => r.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery))
+    const v = await temporal.connection.withDeadline(Date.now() + 10_000, () => temporal.workflow.getHandle(row.workflow_id).query(getStateQuery))
       .catch((err) => fail(`the workflow ${row.workflow_id} did not answer a query in 10 s`, String(err)));
     const same = v.status === row.status && v.edition === row.edition && v.expiresAt === new Date(row.expires_at).getTime() && v.autoRenew === row.auto_renew && v.termNumber === row.term_number;
     if (!same) return { workflow: { status: v.status, edition: v.edition, expiresAt: v.expiresAt, autoRenew: v.autoRenew, term: v.termNumber }, readModel: { status: row.status, edition: row.edition, expiresAt: row.expires_at, autoRenew: row.auto_renew, term: row.term_number } };
@@ -287,10 +291,14 @@ async function inFlight(m: Model, r: Real): Promise<unknown> {
   return null;
 }
 
-/** Everything that must hold after every step, for the run's accounts. */
-export async function checkInvariants(m: Model, r: Real): Promise<void> {
-  const ids = m.accounts.map((a) => a.id);
-  const db = r.db;
+/**
+ * The money invariants of a set of accounts, from Postgres alone (the money model checks them
+ * after every step; the system tier's fault scenarios after every round): the ledger balanced and
+ * equal to the balances, nothing locked at rest, each order's arithmetic, refunds within own
+ * money, no paid order without service, no service without exactly one paid order priced from
+ * the catalog, and no double charge at the card gateway.
+ */
+export async function checkMoneyInvariants(db: Knex, ids: string[]): Promise<void> {
 
   // The ledger: every transaction balanced, every cached balance its ledger sum, nothing locked at rest.
   const unbalanced = await db('ledger_entries as e').join('ledger_transactions as t', 't.id', 'e.transaction_id').whereIn('t.account_id', ids)
@@ -357,6 +365,24 @@ export async function checkInvariants(m: Model, r: Real): Promise<void> {
       .filter((x): x is Decimal => x !== null).map((x) => x.times(t.quantity).toFixed(2));
     if (!prices.includes(new Decimal(o.list_amount).toFixed(2))) fail('a term order whose list price is not the catalog price of its term', { term: t, list: o.list_amount, expected: prices });
   }
+
+  // The gateway: one succeeded card charge per order at most, and each one belongs to a paid order
+  // that recorded it (never a charge the ledger does not know, never two for one order).
+  const cardOrders = orders.filter((o: any) => o.card_charge_id !== null);
+  const charges = await db('sandbox_gateway_charges').whereIn('idempotency_key', orders.map((o: any) => `charge:${o.idempotency_key}`)).where({ status: 'succeeded' });
+  for (const c of charges) {
+    const o = orders.find((x: any) => `charge:${x.idempotency_key}` === c.idempotency_key);
+    if (!o || !PAID.includes(o.status) || o.card_charge_id !== c.id) fail('a card charge at the gateway that no paid order recorded', { charge: c, order: o });
+  }
+  if (new Set(cardOrders.map((o: any) => o.card_charge_id)).size !== cardOrders.length) fail('two orders recorded one card charge', cardOrders);
+}
+
+/** Everything that must hold after every step, for the run's accounts. */
+export async function checkInvariants(m: Model, r: Real): Promise<void> {
+  const ids = m.accounts.map((a) => a.id);
+  await checkMoneyInvariants(r.db, ids);
+  const db = r.db;
+  const terms = await db('subscription_terms as t').join('subscriptions as s', 's.id', 't.subscription_id').whereIn('s.account_id', ids).select('t.*');
 
   // The model: what it saw succeed is there, once; nothing else is.
   const subs = await db('subscriptions').whereIn('account_id', ids);

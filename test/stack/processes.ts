@@ -11,6 +11,8 @@ export interface ManagedProcess {
   exited: Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once, as a crash; resolves once it has exited. */
+  kill(): Promise<void>;
   log(): string;
 }
 
@@ -58,6 +60,11 @@ export function startProcess(o: { name: string; command: string; args: string[];
     exitCode: () => code,
     exited,
     log,
+    async kill() {
+      if (code !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
     async stop(graceMs = 15_000) {
       if (code !== null) return;
       child.kill('SIGTERM');

@@ -31,8 +31,10 @@ export interface Stack {
   /** the environment every quotaflow process of this stack gets */
   env: NodeJS.ProcessEnv;
   http: HttpClient;
-  /** starts one more worker process and waits until it polls */
-  addWorker(): Promise<ManagedProcess>;
+  /** starts one more worker process (with extra environment, e.g. QUOTAFLOW_FAULT) and waits until it polls */
+  addWorker(env?: Record<string, string>): Promise<ManagedProcess>;
+  /** starts the API again (after it was stopped or killed) on the same port, with extra environment */
+  startApi(env?: Record<string, string>): Promise<ManagedProcess>;
   /** stops the API, then the workers (SIGTERM, SIGKILL after 15 s), then drops the database */
   stop(): Promise<void>;
 }
@@ -40,8 +42,10 @@ export interface Stack {
 export interface StackOptions {
   workers?: number;
   api?: boolean;
-  /** defaults to the tier's cluster server */
+  /** defaults to the tier's Temporal server */
   temporal?: { address: string; namespace: string };
+  /** a Postgres server of the test's own (one it stops and starts); defaults to the tier's */
+  adminUrl?: string;
   /** added to every quotaflow process's environment (e.g. TEMPORAL_TLS_*) */
   env?: Record<string, string>;
   startTimeoutMs?: number;
@@ -51,7 +55,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const f of [WORKER_MAIN, API_MAIN, join(ROOT, 'dist', 'workflow-bundle.js')]) {
     if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` (npm run test:cluster and test:system do)`);
   }
-  const adminUrl = required('QUOTAFLOW_TEST_PG_ADMIN_URL');
+  const adminUrl = opts.adminUrl ?? required('QUOTAFLOW_TEST_PG_ADMIN_URL');
   const temporal = opts.temporal ?? { address: required('QUOTAFLOW_STACK_TEMPORAL_ADDRESS'), namespace: required('QUOTAFLOW_STACK_TEMPORAL_NAMESPACE') };
   const id = randomBytes(5).toString('hex');
   const logDir = join(required('QUOTAFLOW_STACK_RUN_DIR'), `stack-${id}`);
@@ -91,32 +95,36 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await admin.destroy();
     }
   };
-  const addWorker = async () => {
+  const addWorker = async (extra: Record<string, string> = {}) => {
     const n = workers.length + 1;
-    const w = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env, logFile: join(logDir, `worker-${n}.log`), cwd: ROOT });
+    const w = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env: { ...env, ...extra }, logFile: join(logDir, `worker-${n}.log`), cwd: ROOT });
     workers.push(w);
     // workers/main.ts logs this once its Temporal worker is created and about to poll.
     await waitFor(`worker-${n} to start polling`, w, timeout, () => w.log().includes('"msg":"worker running"'));
     return w;
   };
+  const port = await freePort();
+  const apiUrl = opts.api === false ? '' : `http://127.0.0.1:${port}`;
+  let apiStarts = 0;
+  const startApi = async (extra: Record<string, string> = {}) => {
+    apiStarts += 1;
+    const apiEnv = { ...env, PORT: String(port), HOST: '127.0.0.1', QUOTAFLOW_OPERATOR_KEY: operatorKey, ...extra };
+    const proc = startProcess({ name: 'api', command: process.execPath, args: [API_MAIN], env: apiEnv, logFile: join(logDir, `api-${apiStarts}.log`), cwd: ROOT });
+    api = proc;
+    // /health answers 200 once the API reaches both Postgres and Temporal.
+    await waitFor('the API to answer /health', proc, timeout, async () => (await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(5_000) })).status === 200);
+    return proc;
+  };
   try {
     // Started together (each takes a few seconds to load the workflow bundle), waited for together.
     await Promise.all(Array.from({ length: opts.workers ?? 2 }, () => addWorker()));
-    let apiUrl = '';
-    if (opts.api !== false) {
-      const port = await freePort();
-      apiUrl = `http://127.0.0.1:${port}`;
-      const apiEnv = { ...env, PORT: String(port), HOST: '127.0.0.1', QUOTAFLOW_OPERATOR_KEY: operatorKey };
-      const proc = startProcess({ name: 'api', command: process.execPath, args: [API_MAIN], env: apiEnv, logFile: join(logDir, 'api.log'), cwd: ROOT });
-      api = proc;
-      // /health answers 200 once the API reaches both Postgres and Temporal.
-      await waitFor('the API to answer /health', proc, timeout, async () => (await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(5_000) })).status === 200);
-    }
+    if (opts.api !== false) await startApi();
     return {
       apiUrl, operatorKey, databaseUrl, taskQueue, temporal, workers, env,
       get api() { return api; },
       http: httpClient(apiUrl),
       addWorker,
+      startApi,
       stop,
     };
   } catch (err) {

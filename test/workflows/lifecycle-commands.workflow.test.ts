@@ -190,3 +190,32 @@ describe('subscription commands (R-S2, R-S5, R-S6, R-S9, R-S11, R-S12)', () => {
     expect((err as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'STATE.NOT_ACTIVE' });
   });
 });
+
+// Found by the system tier (issue #13): an update and its retry delivered in one workflow task
+// both passed the old `exclusive` check and both renewed. The commands are serialized now.
+describe('concurrent money-moving updates (issue #13)', () => {
+  let world: World;
+  beforeAll(async () => { world = await createWorld(); });
+  afterAll(async () => { await world?.close(); });
+  const month = { unit: 'month' as const, count: 1 };
+
+  // Three at once: the first holds the step while its charge runs; the other two wait, and
+  // both wake in the same activation when it ends. Only a real mutex lets one through.
+  it('the same renewal sent twice while another runs renews once; three different renewals at once renew three times, one after the other', async () => {
+    const accountId = await anAccount(world, { cash: '150.00' });
+    const sub = await buy(world, { accountId });
+    const { expiresAt } = await sub.state();
+    const renew = (requestKey: string) => sub.handle.executeUpdate(renewUpdate, { args: [{ term: month, requestKey }] });
+    const first = await Promise.all([renew('first'), renew('same'), renew('same')]);
+    expect(first.map((r) => r.ok)).toEqual([true, true, true]);
+    expect((await sub.state()).expiresAt).toBe(local(expiresAt).plus({ months: 2 }).toMillis());
+    expect(await world.db('subscription_terms').where({ subscription_id: sub.id, kind: 'manual_renewal' })).toHaveLength(2);
+
+    await Promise.all([renew('one'), renew('two'), renew('three')]);
+    expect((await sub.state()).expiresAt).toBe(local(expiresAt).plus({ months: 5 }).toMillis());
+    const terms = await world.db('subscription_terms').where({ subscription_id: sub.id }).orderBy('term_number');
+    expect(terms.map((t) => t.term_number)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(terms.map((t) => t.order_id)).size).toBe(6);
+    expect((await world.payments.getBalances(accountId)).cash).toBe('0.00'); // 6 × 25.00
+  });
+});

@@ -6,6 +6,8 @@ import type { PaymentEngine } from '../payments/payment-engine';
 import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';
+import { orderAccountId } from '../store/orders.store';
+import { subscriptionAccountId } from '../store/subscriptions.store';
 import { createAuthenticator } from './auth';
 import { ApiError, errorBody, toApiError } from './errors';
 import { mountRoutes, registerOpenApi, RouteDef } from './http';
@@ -60,8 +62,8 @@ async function targetAccount(db: Knex, route: RouteDef, ctx: { params: unknown; 
   if (route.path.startsWith('/v1/accounts/{id}')) return params.id;
   if (typeof body.account_id === 'string') return body.account_id;
   const subscriptionId = route.path.startsWith('/v1/subscriptions/{id}') ? params.id : typeof body.subscription_id === 'string' ? body.subscription_id : null;
-  if (subscriptionId) return (await db('subscriptions').where({ id: subscriptionId }).first('account_id'))?.account_id ?? null;
-  if (route.path.startsWith('/v1/orders/{order_id}')) return (await db('orders').where({ id: params.order_id }).first('account_id'))?.account_id ?? null;
+  if (subscriptionId) return subscriptionAccountId(db, subscriptionId);
+  if (route.path.startsWith('/v1/orders/{order_id}')) return orderAccountId(db, params.order_id);
   return null;
 }
 

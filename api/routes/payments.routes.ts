@@ -6,6 +6,8 @@ import type { LedgerTransactionDto } from '../../payments/ledger';
 import { toIsoLocal } from '../../billing/calendar';
 import { findEdition, findProduct } from '../../catalog/catalog';
 import { newId } from '../../common/ids';
+import { getAccount } from '../../store/accounts.store';
+import { listNotifications } from '../../store/outbox.store';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
@@ -178,9 +180,9 @@ export function paymentRoutes(deps: ApiDeps): RouteDef[] {
   /** Tenant isolation first (another tenant's account is "not found"), then existence. */
   async function accountFor(principal: Principal | null, accountId: string): Promise<{ id: string; currency: string }> {
     assertAccountAccess(principal, accountId);
-    const row = await deps.db('accounts').where({ id: accountId }).first('id', 'currency');
+    const row = await getAccount(deps.db, accountId);
     if (!row) throw notFound('account', accountId);
-    return row;
+    return { id: row.id, currency: row.currency };
   }
 
   function checkCurrency(requested: string | undefined, account: { currency: string }): void {
@@ -439,14 +441,9 @@ export function paymentRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 200: { description: 'a page', schema: list(notificationSchema) } },
       handler: async ({ params, query, principal }) => {
         await accountFor(principal, params.id);
-        const q = deps.db('notifications').where({ account_id: params.id }).orderBy('id', 'desc').limit(query.limit + 1);
-        if (query.channel) q.andWhere({ channel: query.channel });
-        if (query.subscription_id) q.andWhere({ subscription_id: query.subscription_id });
-        if (query.cursor !== undefined) {
-          checkSeqCursor(query.cursor);
-          q.andWhere('id', '<', Number(Buffer.from(query.cursor, 'base64url').toString('utf8')));
-        }
-        const rows = await q;
+        checkSeqCursor(query.cursor);
+        const beforeId = query.cursor === undefined ? null : Number(Buffer.from(query.cursor, 'base64url').toString('utf8'));
+        const rows = await listNotifications(deps.db, params.id, { limit: query.limit + 1, channel: query.channel, subscriptionId: query.subscription_id, beforeId });
         const kept = rows.slice(0, query.limit);
         const last = kept[kept.length - 1];
         return {

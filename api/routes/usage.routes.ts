@@ -13,7 +13,15 @@ import {
   ProtectionConflictError,
   ProtectionRow,
   withRemaining,
+  getProtection,
+  getUsageAccount,
+  listUsagePackages,
+  packagesByIds,
+  startedUsageAccounts,
 } from '../../store/usage.store';
+import { accountLevels, getAccount } from '../../store/accounts.store';
+import { getBillWithLines, listBills } from '../../store/settlement.store';
+import { getAccountServer, protectingBinding } from '../../store/servers.store';
 import { toIsoLocal } from '../../billing/calendar';
 import { isDecimalString } from '../../billing/money';
 import { drawUnitsPerContentUnit, isUsageQuantityTooLarge, MAX_PACKAGES_PER_PURCHASE, MAX_USAGE_RECORD_QUANTITY, nextResetAt, packagePeriods, ResetPolicy, usageRecordProblem } from '../../billing/usage';
@@ -186,7 +194,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
 
   async function ownedAccount(principal: Principal | null, id: string) {
     assertAccountAccess(principal, id);
-    const row = await deps.db('accounts').where({ id }).first();
+    const row = await getAccount(deps.db, id);
     if (!row) throw notFound('account', id);
     return row;
   }
@@ -197,7 +205,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
    * make no call to Temporal.
    */
   async function ensureAccountWorkflow(account: { id: string; customer_level: 'standard' | 'key_account' }, at: number): Promise<void> {
-    const row = await deps.db('usage_accounts').where({ account_id: account.id }).first('workflow_started_at');
+    const row = await getUsageAccount(deps.db, account.id);
     if (row?.workflow_started_at) return;
     const periods = deps.settings.arrears[account.customer_level];
     try {
@@ -303,17 +311,16 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
     };
   }
 
-  async function page<T>(q: any, query: { limit: number; cursor?: string }, map: (rows: any[]) => Promise<T[]> | T[]) {
+  async function page<T>(read: (p: { beforeSeq: number | null; limit: number }) => Promise<any[]>, query: { limit: number; cursor?: string }, map: (rows: any[]) => Promise<T[]> | T[]) {
     const cursor = decodeCursor(query.cursor);
     if (query.cursor && !cursor) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
-    if (cursor) q.andWhere('seq', '<', Number(cursor[0]));
-    const rows = await q.orderBy('seq', 'desc').limit(query.limit + 1);
+    const rows = await read({ beforeSeq: cursor ? Number(cursor[0]) : null, limit: query.limit + 1 });
     const kept = rows.slice(0, query.limit);
     return { data: await map(kept), next_cursor: rows.length > query.limit ? encodeCursor([kept[kept.length - 1].seq]) : null };
   }
 
   async function ownedProtection(principal: Principal | null, id: string): Promise<ProtectionRow> {
-    const row: ProtectionRow | undefined = await deps.db('pay_per_use_protections').where({ id }).first();
+    const row = await getProtection(deps.db, id);
     if (!row) throw notFound('pay-per-use protection', id);
     assertAccountAccess(principal, row.account_id, 'pay-per-use protection', id);
     return row;
@@ -335,7 +342,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       },
       handler: async ({ body, principal }) => {
         const account = await ownedAccount(principal, body.account_id);
-        const server = await deps.db('servers').where({ id: body.server_id, account_id: body.account_id }).first();
+        const server = await getAccountServer(deps.db, body.account_id, body.server_id);
         if (!server) throw notFound('server', body.server_id);
         const product = findProduct(deps.catalog, body.product);
         if (!product) throw new ApiError(422, 'CATALOG.UNKNOWN_PRODUCT', `no product ${body.product}`, { products: deps.catalog.products.map((p) => p.product) });
@@ -351,7 +358,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
           throw new ApiError(422, 'PAY_PER_USE.SERVER_KIND', `${body.product}/${body.edition} does not protect ${server.kind} servers`, { server_kinds: edition.server_kinds });
         }
         // A server is protected by a yearly/monthly quota or pay-per-use, not both.
-        const bound = await deps.db('bindings').where({ server_id: body.server_id }).whereNull('deleted_at').whereNull('suspended_at').first('id');
+        const bound = await protectingBinding(deps.db, body.server_id);
         if (bound) throw new ApiError(409, 'PAY_PER_USE.SERVER_PROTECTED', `server ${body.server_id} is protected by a bound quota (binding ${bound.id}); unbind it first`);
         const at = now();
         await ensureAccountWorkflow(account, at);
@@ -439,9 +446,9 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
         if (valid.length) {
           // Every account named must exist (an operator may report for many); each gets its workflow.
           const ids = [...new Set(valid.map((r) => r.accountId))];
-          const started = new Set<string>((await deps.db('usage_accounts').whereIn('account_id', ids).whereNotNull('workflow_started_at').pluck('account_id')));
+          const started = new Set<string>(await startedUsageAccounts(deps.db, ids));
           const missing = ids.filter((id) => !started.has(id));
-          const known = missing.length ? await deps.db('accounts').whereIn('id', missing).select('id', 'customer_level') : [];
+          const known = missing.length ? await accountLevels(deps.db, missing) : [];
           for (const a of known) await ensureAccountWorkflow(a, at);
           const absent = new Set(missing.filter((id) => !known.some((a: { id: string }) => a.id === id)));
           const kept: number[] = [];
@@ -486,7 +493,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
           const code = result.code ?? 'PAYMENT.FAILED';
           throw new ApiError(statusForCode(code), code, result.message ?? 'payment failed; nothing was bought');
         }
-        const rows = await deps.db('usage_packages').whereIn('id', result.packageIds).orderBy('seq');
+        const rows = await packagesByIds(deps.db, result.packageIds);
         const withLeft = await withRemaining(deps.db, rows, now(), offset);
         return { status: 201, body: { purchase_id: purchaseId, order_id: result.orderId ?? null, amount: result.amount ?? '0.00', packages: withLeft.map((p) => packageJson(p, now())) } };
       },
@@ -503,7 +510,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       handler: async ({ params, query, principal }) => {
         await ownedAccount(principal, params.id);
         const at = now();
-        return { status: 200, body: await page(deps.db('usage_packages').where({ account_id: params.id }), query, async (rows) => (await withRemaining(deps.db, rows, at, offset)).map((p) => packageJson(p, at))) };
+        return { status: 200, body: await page((p) => listUsagePackages(deps.db, params.id, p), query, async (rows) => (await withRemaining(deps.db, rows, at, offset)).map((p) => packageJson(p, at))) };
       },
     }),
     defineRoute({
@@ -517,7 +524,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 200: { description: 'a page, newest first', schema: list(billSchema) } },
       handler: async ({ params, query, principal }) => {
         await ownedAccount(principal, params.id);
-        return { status: 200, body: await page(deps.db('bills').where({ account_id: params.id }), query, (rows) => rows.map((b) => billJson(b))) };
+        return { status: 200, body: await page((p) => listBills(deps.db, params.id, p), query, (rows) => rows.map((b) => billJson(b))) };
       },
     }),
     defineRoute({
@@ -530,10 +537,9 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 200: { description: 'the bill', schema: billSchema } },
       handler: async ({ params, principal }) => {
         await ownedAccount(principal, params.id);
-        const bill = await deps.db('bills').where({ id: params.bill_id, account_id: params.id }).first();
-        if (!bill) throw notFound('bill', params.bill_id);
-        const lines = await deps.db('bill_lines').where({ bill_id: bill.id }).orderBy('line_no');
-        return { status: 200, body: billJson(bill, lines) };
+        const found = await getBillWithLines(deps.db, params.id, params.bill_id);
+        if (!found) throw notFound('bill', params.bill_id);
+        return { status: 200, body: billJson(found.bill, found.lines) };
       },
     }),
     defineRoute({
@@ -546,7 +552,7 @@ export function usageRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 200: { description: 'the state', schema: arrearsSchema } },
       handler: async ({ params, principal }) => {
         await ownedAccount(principal, params.id);
-        const row = await deps.db('usage_accounts').where({ account_id: params.id }).first();
+        const row = await getUsageAccount(deps.db, params.id);
         const live = row?.workflow_started_at ? await deps.temporal.workflow.getHandle(row.workflow_id).query(getAccountStateQuery).catch((err) => {
           deps.logger.warn({ err, accountId: params.id }, 'account workflow query failed; answering from the read model');
           return null;

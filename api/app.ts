@@ -19,7 +19,13 @@ import { catalogRoutes } from './routes/catalog.routes';
 import { docsPage } from './routes/docs';
 import { keyRoutes } from './routes/keys.routes';
 import { healthRoutes } from './routes/health.routes';
-import { paymentRoutes } from './routes/payments.routes';
+import { cardRoutes } from './routes/card.routes';
+import { couponRoutes } from './routes/coupons.routes';
+import { creditLineRoutes } from './routes/credit-line.routes';
+import { discountRoutes } from './routes/discounts.routes';
+import { ledgerRoutes } from './routes/ledger.routes';
+import { notificationRoutes } from './routes/notifications.routes';
+import { orderRoutes } from './routes/orders.routes';
 import { serverRoutes } from './routes/servers.routes';
 import { subscriptionRoutes } from './routes/subscriptions.routes';
 import { usageRoutes } from './routes/usage.routes';
@@ -42,7 +48,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {

@@ -12,22 +12,8 @@ import type { ApiDeps } from '../app';
 import { assertAccountAccess } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { defineRoute, RouteDef } from '../http';
-import { idParams, positiveMoneyString } from '../schemas';
-import { cardSchema, currencyField } from './payments.routes';
-
-export const accountSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  currency: z.string(),
-  customer_level: z.enum(['standard', 'key_account']),
-  cash: z.string(),
-  credit_limit: z.string(),
-  credit_used: z.string(),
-  locked: z.string(),
-  card: cardSchema.nullable(),
-  auto_binding: z.boolean(),
-  created_at: z.string(),
-}).openapi('Account');
+import { currencyField, idParams, positiveMoneyString } from '../schemas';
+import { accountSchema } from '../schemas/accounts';
 
 const createAccountBody = z.strictObject({
   name: z.string().trim().min(1).max(200),

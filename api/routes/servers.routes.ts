@@ -21,7 +21,8 @@ import {
 } from '../../store/servers.store';
 import { getAccount } from '../../store/accounts.store';
 import { getSubscription } from '../../store/subscriptions.store';
-import { accountSchema, loadAccount } from './accounts.routes';
+import { accountSchema } from '../schemas/accounts';
+import { loadAccount } from './accounts.routes';
 
 // SPEC §6 over HTTP: servers (R-Q1), bindings of yearly/monthly quotas to servers (R-Q1, R-Q3),
 // automatic binding (R-Q2), and how R-Q4 shows: a binding is `active` while its quota protects

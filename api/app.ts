@@ -28,7 +28,10 @@ import { notificationRoutes } from './routes/notifications.routes';
 import { orderRoutes } from './routes/orders.routes';
 import { serverRoutes } from './routes/servers.routes';
 import { subscriptionRoutes } from './routes/subscriptions.routes';
-import { usageRoutes } from './routes/usage.routes';
+import { billRoutes } from './routes/bills.routes';
+import { payPerUseRoutes } from './routes/pay-per-use.routes';
+import { usagePackageRoutes } from './routes/usage-packages.routes';
+import { usageRecordRoutes } from './routes/usage-records.routes';
 
 export interface ApiDeps {
   db: Knex;
@@ -48,7 +51,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...payPerUseRoutes(deps), ...usageRecordRoutes(deps), ...usagePackageRoutes(deps), ...billRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {

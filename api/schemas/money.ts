@@ -1,4 +1,5 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import Decimal from 'decimal.js';
 import { z } from 'zod';
 import { ApiError } from '../errors';
 
@@ -26,3 +27,7 @@ export function checkCurrency(requested: string | undefined, account: { currency
 
 /** An amount in an answer (OpenAPI). */
 export const money = z.string().openapi({ example: '1700.00' });
+
+/** "1.500000" → "1.5": quantities as the client would write them (never through a float). */
+export const trimDecimal = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+export const sixPlaces = (s: string) => new Decimal(s).toFixed(6);

@@ -53,3 +53,15 @@ export function checkSeqCursor(cursor: string | undefined): void {
   if (cursor === undefined) return;
   if (!/^\d{1,15}$/.test(Buffer.from(cursor, 'base64url').toString('utf8'))) throw cursorRefused();
 }
+
+/**
+ * A page newest first by `seq` (usage packages, bills): the cursor carries the last seq shown.
+ * `read` gets the seq to read below and how many rows (one more than the page).
+ */
+export async function seqPage<T>(read: (p: { beforeSeq: number | null; limit: number }) => Promise<any[]>, query: { limit: number; cursor?: string }, map: (rows: any[]) => Promise<T[]> | T[]) {
+  const cursor = decodeCursor(query.cursor);
+  if (query.cursor && !cursor) throw cursorRefused();
+  const rows = await read({ beforeSeq: cursor ? Number(cursor[0]) : null, limit: query.limit + 1 });
+  const { kept, next_cursor } = pageOf(rows, query.limit, (last) => encodeCursor([last.seq]));
+  return { data: await map(kept), next_cursor };
+}

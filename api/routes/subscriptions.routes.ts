@@ -1,7 +1,6 @@
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
-import { promotionRefusal } from '../../billing/payments';
 import { subscriptionForecast, validateDeductionDate } from '../../billing/renewal-schedule';
 import { canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
@@ -18,11 +17,13 @@ import {
   upgradeUpdate,
 } from '../../workflows/subscription.messages';
 import type { CommandOutcome, PurchaseOutcome, PurchaseRequest } from '../../workflows/subscription.types';
-import { getAccount, getAccountDiscount } from '../../store/accounts.store';
+import { getAccount } from '../../store/accounts.store';
 import { getSubscription, listSubscriptions as listSubscriptionRows, listSubscriptionTerms, subscriptionTimelineRows } from '../../store/subscriptions.store';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
+import { ownedSubscription } from '../ownership';
+import { checkPromotion as checkPromotionIn } from '../promotions';
 import { defineRoute, RouteContext, RouteDef } from '../http';
 import { decodeCursor, encodeCursor, idParams, list, pageQuery, resourceId, termSchema } from '../schemas';
 import { unavailable, viaUpdate } from '../workflow-errors';
@@ -169,12 +170,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     };
   }
 
-  async function loadOwned(principal: Principal | null, id: string): Promise<Row> {
-    const row = await getSubscription(deps.db, id);
-    if (!row) throw notFound('subscription', id);
-    assertAccountAccess(principal, row.account_id, 'subscription', id);
-    return row;
-  }
+  const loadOwned = (principal: Principal | null, id: string): Promise<Row> => ownedSubscription(deps.db, principal, id) as Promise<Row>;
 
   /** R-C1…C3 from the catalog: the product, edition, region and mode must exist and be sold. */
   function catalogChoice(body: PurchaseBody) {
@@ -195,13 +191,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     if (problem) throw new ApiError(400, 'VALIDATION.DEDUCTION_DATE', problem, { field: 'deduction_day' });
   }
 
-  /** R-P2: a named promotional discount must be the account's, promotional, and valid for what is bought now. */
-  async function checkPromotion(accountId: string, discountId: string | undefined, scope: string, at: number): Promise<void> {
-    if (discountId === undefined) return;
-    const d = await getAccountDiscount(deps.db, accountId, discountId);
-    const refusal = promotionRefusal(d ? { id: d.id, kind: d.kind, percentOff: d.percent_off, effectiveAt: new Date(d.effective_at), expiresAt: new Date(d.expires_at), scope: d.scope } : null, new Date(at), scope);
-    if (refusal) throw new ApiError(422, refusal.code, refusal.message, { field: 'discount_id', discount_id: discountId });
-  }
+  const checkPromotion = (accountId: string, discountId: string | undefined, scope: string, at: number) => checkPromotionIn(deps.db, accountId, discountId, scope, new Date(at));
 
   /**
    * Starts the subscription's workflow and learns how its purchase went, in one call

@@ -6,6 +6,8 @@ import type { PaymentEngine } from '../payments/payment-engine';
 import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';
+import { orderAccountId } from '../store/orders.store';
+import { subscriptionAccountId } from '../store/subscriptions.store';
 import { createAuthenticator } from './auth';
 import { ApiError, errorBody, toApiError } from './errors';
 import { mountRoutes, registerOpenApi, RouteDef } from './http';
@@ -17,10 +19,20 @@ import { catalogRoutes } from './routes/catalog.routes';
 import { docsPage } from './routes/docs';
 import { keyRoutes } from './routes/keys.routes';
 import { healthRoutes } from './routes/health.routes';
-import { paymentRoutes } from './routes/payments.routes';
+import { cardRoutes } from './routes/card.routes';
+import { couponRoutes } from './routes/coupons.routes';
+import { creditLineRoutes } from './routes/credit-line.routes';
+import { discountRoutes } from './routes/discounts.routes';
+import { ledgerRoutes } from './routes/ledger.routes';
+import { notificationRoutes } from './routes/notifications.routes';
+import { orderRoutes } from './routes/orders.routes';
 import { serverRoutes } from './routes/servers.routes';
 import { subscriptionRoutes } from './routes/subscriptions.routes';
-import { usageRoutes } from './routes/usage.routes';
+import { billRoutes } from './routes/bills.routes';
+import { payPerUseRoutes } from './routes/pay-per-use.routes';
+import { quoteRoutes } from './routes/quotes.routes';
+import { usagePackageRoutes } from './routes/usage-packages.routes';
+import { usageRecordRoutes } from './routes/usage-records.routes';
 
 export interface ApiDeps {
   db: Knex;
@@ -40,7 +52,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...paymentRoutes(deps), ...subscriptionRoutes(deps), ...usageRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...payPerUseRoutes(deps), ...usageRecordRoutes(deps), ...usagePackageRoutes(deps), ...billRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps), ...quoteRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {
@@ -60,8 +72,8 @@ async function targetAccount(db: Knex, route: RouteDef, ctx: { params: unknown; 
   if (route.path.startsWith('/v1/accounts/{id}')) return params.id;
   if (typeof body.account_id === 'string') return body.account_id;
   const subscriptionId = route.path.startsWith('/v1/subscriptions/{id}') ? params.id : typeof body.subscription_id === 'string' ? body.subscription_id : null;
-  if (subscriptionId) return (await db('subscriptions').where({ id: subscriptionId }).first('account_id'))?.account_id ?? null;
-  if (route.path.startsWith('/v1/orders/{order_id}')) return (await db('orders').where({ id: params.order_id }).first('account_id'))?.account_id ?? null;
+  if (subscriptionId) return subscriptionAccountId(db, subscriptionId);
+  if (route.path.startsWith('/v1/orders/{order_id}')) return orderAccountId(db, params.order_id);
   return null;
 }
 

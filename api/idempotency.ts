@@ -1,11 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import type { Knex } from 'knex';
+import {
+  claimIdempotencyKey,
+  completeIdempotentRequest,
+  findIdempotentRequest,
+  releaseClaim,
+  renewClaim,
+  storedResponseBody,
+  takeOverStaleClaim,
+} from '../store/idempotency.store';
 import { API_KEY_PATTERN, Principal } from './auth';
 import { ApiError, errorBody, toApiError } from './errors';
 import type { RouteResult } from './http';
-
-const TABLE = 'idempotent_requests';
 
 export interface IdempotencyOptions {
   /** How long a repeat waits for the first request with its key to finish. */
@@ -72,32 +79,21 @@ export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
     const deadline = Date.now() + waitLimitMs;
 
     for (;;) {
-      const claimed = await db(TABLE)
-        .insert({ ...where, method: req.method, path, body_hash: bodyHash })
-        .onConflict(['principal', 'idempotency_key'])
-        .ignore()
-        .returning('idempotency_key');
-      if (claimed.length > 0) return execute();
+      if (await claimIdempotencyKey(db, where, { method: req.method, path, bodyHash })) return execute();
 
-      const row = await db(TABLE).where(where).first();
+      const row = await findIdempotentRequest(db, where);
       if (!row) continue; // the first request failed and let go of the key: claim it ourselves
       if (row.body_hash !== bodyHash) throw new ApiError(422, 'IDEMPOTENCY.MISMATCH', 'this Idempotency-Key was used with a different request', { idempotency_key: key });
       if (row.completed_at) return replay(row);
       // A claim nobody renewed: its process died. Exactly one waiter wins the take-over.
-      const taken = await db(TABLE)
-        .where(where)
-        .whereNull('completed_at')
-        .where('created_at', '<', db.raw(`now() - make_interval(secs => ?)`, [leaseMs / 1000]))
-        .update({ created_at: db.fn.now() })
-        .returning('idempotency_key');
-      if (taken.length > 0) return execute();
+      if (await takeOverStaleClaim(db, where, leaseMs)) return execute();
       if (Date.now() > deadline) throw new ApiError(409, 'IDEMPOTENCY.IN_PROGRESS', 'a request with this Idempotency-Key is still being processed; retry later');
       await sleep(pollMs);
     }
 
     async function execute(): Promise<RouteResult> {
       const renew = setInterval(() => {
-        db(TABLE).where(where).whereNull('completed_at').update({ created_at: db.fn.now() }).catch(() => undefined);
+        renewClaim(db, where).catch(() => undefined);
       }, Math.max(1000, leaseMs / 3));
       renew.unref();
       let result: RouteResult;
@@ -105,7 +101,7 @@ export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
         result = await run();
       } catch (err) {
         const e = toApiError(err);
-        if (e.status >= 500 || e.status === 429) await db(TABLE).where(where).whereNull('completed_at').delete();
+        if (e.status >= 500 || e.status === 429) await releaseClaim(db, where);
         else await store({ status: e.status, body: errorBody(e) });
         throw err;
       } finally {
@@ -120,16 +116,12 @@ export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
      */
     async function store(result: RouteResult): Promise<RouteResult> {
       const text = result.body === undefined ? null : JSON.stringify(result.body);
-      await db(TABLE)
-        .where(where)
-        .update({ status_code: result.status, response_body: text === null ? null : JSON.stringify(JSON.stringify(withoutSecrets(JSON.parse(text)))), completed_at: db.fn.now() });
+      await completeIdempotentRequest(db, where, result.status, text === null ? null : JSON.stringify(withoutSecrets(JSON.parse(text))));
       return { ...result, body: text === null ? undefined : JSON.parse(text) };
     }
   };
 
-  function replay(row: { status_code: number; response_body: unknown }): RouteResult {
-    const stored = row.response_body;
-    const body = stored === null || stored === undefined ? undefined : typeof stored === 'string' ? JSON.parse(stored) : stored;
-    return { status: row.status_code, body, headers: { 'Idempotent-Replayed': 'true' } };
+  function replay(row: { status_code: number | null; response_body: unknown }): RouteResult {
+    return { status: row.status_code as number, body: storedResponseBody(row), headers: { 'Idempotent-Replayed': 'true' } };
   }
 }

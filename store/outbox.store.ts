@@ -91,3 +91,15 @@ export async function pendingSignalCount(db: Knex): Promise<number> {
   const [{ n }] = await db(TABLE).where({ status: 'pending' }).count({ n: '*' });
   return Number(n);
 }
+
+/**
+ * A page of the account's notification rows (one per notification and channel), newest first by
+ * id; `beforeId` is the last id of the previous page.
+ */
+export async function listNotifications(db: Knex, accountId: string, p: { limit: number; channel?: string; subscriptionId?: string; beforeId: number | null }): Promise<any[]> {
+  const q = db('notifications').where({ account_id: accountId }).orderBy('id', 'desc').limit(p.limit);
+  if (p.channel) q.andWhere({ channel: p.channel });
+  if (p.subscriptionId) q.andWhere({ subscription_id: p.subscriptionId });
+  if (p.beforeId !== null) q.andWhere('id', '<', p.beforeId);
+  return q;
+}

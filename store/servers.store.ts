@@ -104,6 +104,16 @@ export async function getLiveBinding(db: Conn, id: string): Promise<BindingRow |
   return liveBindings(db).where('b.id', id).first();
 }
 
+/** The account's server row (without its binding), or undefined. */
+export async function getAccountServer(db: Conn, accountId: string, serverId: string): Promise<Record<string, any> | undefined> {
+  return db('servers').where({ id: serverId, account_id: accountId }).first();
+}
+
+/** The server's binding that protects it now (live and not suspended), or undefined. */
+export async function protectingBinding(db: Conn, serverId: string): Promise<{ id: string } | undefined> {
+  return db('bindings').where({ server_id: serverId }).whereNull('deleted_at').whereNull('suspended_at').first('id');
+}
+
 /** A page of a subscription's live bindings, oldest first; keyset on (created_at, id). */
 export async function listSubscriptionBindings(db: Knex, p: { subscriptionId: string; limit: number; after: { createdAt: string; id: string } | null }): Promise<BindingRow[]> {
   const q = liveBindings(db).where('b.subscription_id', p.subscriptionId).orderBy([{ column: 'b.created_at', order: 'asc' }, { column: 'b.id', order: 'asc' }]).limit(p.limit);

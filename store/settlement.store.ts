@@ -3,7 +3,7 @@ import { HOUR_MS, startOfLocalHour } from '../billing/calendar';
 import { billableIntervals, billedSecondsInHour, Interval, PowerEvent, priceHour, ProtectionUsage, quotaHourMetric, restingWatermark } from '../billing/usage';
 import type { Catalog } from '../catalog/catalog';
 import { derivedId } from '../common/ids';
-import { ensureUsageAccount, lockAccountUsage, usablePackages } from './usage.store';
+import { ensureUsageAccount, lockAccountUsage, newestBySeq, usablePackages } from './usage.store';
 
 // R-U2: settling one clock hour of one account, in Postgres. The bill (and its lines and package
 // draws) is written in one transaction under the account's exclusive usage lock, keyed by
@@ -153,6 +153,18 @@ export function createBillWriter(deps: { db: Knex; catalog: Catalog }) {
 /** The bill of an hour, by id. */
 export async function loadBill(db: Knex, billId: string): Promise<BillRow> {
   return db('bills').where({ id: billId }).first();
+}
+
+/** A page of the account's hourly bills, newest first. */
+export async function listBills(db: Knex, accountId: string, p: { beforeSeq: number | null; limit: number }): Promise<any[]> {
+  return newestBySeq(db('bills').where({ account_id: accountId }), p);
+}
+
+/** One of the account's bills with its lines in order, or undefined. */
+export async function getBillWithLines(db: Knex, accountId: string, billId: string): Promise<{ bill: any; lines: any[] } | undefined> {
+  const bill = await db('bills').where({ id: billId, account_id: accountId }).first();
+  if (!bill) return undefined;
+  return { bill, lines: await db('bill_lines').where({ bill_id: bill.id }).orderBy('line_no') };
 }
 
 /** R-U5: in arrears a bill is owed (`unpaid`), collected with the whole outstanding amount. */

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { SubscriptionState } from '../workflows/subscription.types';
 import { TRIAL_EDITION, TRIAL_PRODUCT } from '../billing/subscription-rules';
+import { orderAccountId } from './orders.store';
 import { notificationRows } from './outbox.store';
 
 export interface RecordStateInput {
@@ -99,8 +100,7 @@ function eventRow(s: SubscriptionState, input: RecordStateInput) {
 
 /** The account a subscription belongs to (or, before its first record, the account of its order). */
 export async function accountOfSubscription(db: Knex, subscriptionId: string, orderId: string): Promise<string | null> {
-  const sub = await db('subscriptions').where({ id: subscriptionId }).first('account_id');
-  return sub?.account_id ?? (await db('orders').where({ id: orderId }).first('account_id'))?.account_id ?? null;
+  return (await subscriptionAccountId(db, subscriptionId)) ?? orderAccountId(db, orderId);
 }
 
 /**
@@ -121,4 +121,58 @@ export async function claimTrial(db: Knex, accountId: string, subscriptionId: st
   const after = await db('trial_claims').where({ account_id: accountId }).first();
   if (after?.subscription_id === subscriptionId) return { ok: true };
   return after ? { ok: false, reason: 'used' } : { ok: false, reason: 'bought' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads of the read model (the API's)
+
+type Conn = Knex | Knex.Transaction;
+
+/** One subscription's read-model row, or undefined. */
+export async function getSubscription(db: Conn, id: string): Promise<Record<string, any> | undefined> {
+  return db('subscriptions').where({ id }).first();
+}
+
+/** The account a subscription belongs to, or null when there is no such subscription. */
+export async function subscriptionAccountId(db: Conn, id: string): Promise<string | null> {
+  return (await db('subscriptions').where({ id }).first('account_id'))?.account_id ?? null;
+}
+
+/**
+ * A page of subscriptions, newest first, keyset-paginated on (created_at, id). `cursor_at` is
+ * created_at to the microsecond: cut to milliseconds, the cursor would skip rows.
+ */
+export async function listSubscriptions(db: Knex, p: { accountId?: string | null; status?: string; limit: number; before: [string, string] | null }): Promise<Record<string, any>[]> {
+  const q = db('subscriptions')
+    .select('subscriptions.*', db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`))
+    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .limit(p.limit);
+  if (p.accountId) q.where({ account_id: p.accountId });
+  if (p.status) q.where({ status: p.status });
+  if (p.before) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', p.before);
+  return q;
+}
+
+/** The subscription's terms after `afterTerm`, oldest first. */
+export async function listSubscriptionTerms(db: Knex, subscriptionId: string, p: { afterTerm: number; limit: number }): Promise<Record<string, any>[]> {
+  return db('subscription_terms')
+    .where({ subscription_id: subscriptionId })
+    .andWhere('term_number', '>', p.afterTerm)
+    .orderBy('term_number')
+    .limit(p.limit);
+}
+
+/** What the timeline is made of: the subscription's events, its orders and its email notifications. */
+export async function subscriptionTimelineRows(db: Knex, subscriptionId: string): Promise<{ events: Record<string, any>[]; orders: Record<string, any>[]; notes: Record<string, any>[] }> {
+  const [events, orders, notes] = await Promise.all([
+    db('subscription_events').where({ subscription_id: subscriptionId }).orderBy('seq'),
+    db('orders').where({ subscription_id: subscriptionId }).orderBy('created_at'),
+    db('notifications').where({ subscription_id: subscriptionId, channel: 'email' }).orderBy('id'),
+  ]);
+  return { events, orders, notes };
+}
+
+/** The workflows of the account's lapsing subscriptions (grace, frozen, isolated): a top-up concerns them (R-S6/S7/S9). */
+export async function lapsingSubscriptionWorkflows(trx: Conn, accountId: string): Promise<string[]> {
+  return trx('subscriptions').where({ account_id: accountId }).whereIn('status', ['grace', 'frozen', 'isolated']).pluck('workflow_id');
 }

@@ -472,3 +472,41 @@ export async function recordAccountState(db: Knex, input: RecordAccountStateInpu
 export async function insertPackages(db: Knex, rows: Record<string, unknown>[]): Promise<void> {
   await db('usage_packages').insert(rows).onConflict('id').ignore();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reads (the API's)
+
+/** The account's usage row (its workflow, settlement watermark and arrears), or undefined. */
+export async function getUsageAccount(db: Conn, accountId: string): Promise<UsageAccountRow | undefined> {
+  return db('usage_accounts').where({ account_id: accountId }).first();
+}
+
+/** Which of `accountIds` already have a started account workflow. */
+export async function startedUsageAccounts(db: Knex, accountIds: string[]): Promise<string[]> {
+  return db('usage_accounts').whereIn('account_id', accountIds).whereNotNull('workflow_started_at').pluck('account_id');
+}
+
+/** The account's started workflow (none or one): a top-up concerns it (R-U5). */
+export async function startedUsageWorkflows(trx: Conn, accountId: string): Promise<string[]> {
+  return trx('usage_accounts').where({ account_id: accountId }).whereNotNull('workflow_started_at').pluck('workflow_id');
+}
+
+export async function getProtection(db: Knex, id: string): Promise<ProtectionRow | undefined> {
+  return db('pay_per_use_protections').where({ id }).first();
+}
+
+/** Rows newest first by `seq`, before the cursor's seq when there is one. */
+export function newestBySeq(q: Knex.QueryBuilder, p: { beforeSeq: number | null; limit: number }): Knex.QueryBuilder {
+  if (p.beforeSeq !== null) q.andWhere('seq', '<', p.beforeSeq);
+  return q.orderBy('seq', 'desc').limit(p.limit);
+}
+
+/** A page of the account's usage packages, newest first. */
+export async function listUsagePackages(db: Knex, accountId: string, p: { beforeSeq: number | null; limit: number }): Promise<any[]> {
+  return newestBySeq(db('usage_packages').where({ account_id: accountId }), p);
+}
+
+/** The packages of a purchase, in the order they were made. */
+export async function packagesByIds(db: Knex, ids: string[]): Promise<any[]> {
+  return db('usage_packages').whereIn('id', ids).orderBy('seq');
+}

@@ -4,27 +4,16 @@ import { toIsoLocal } from '../../billing/calendar';
 import { newId } from '../../common/ids';
 import { accountTopUpSignal } from '../../workflows/account.messages';
 import { topUpSignal } from '../../workflows/subscription.messages';
+import { createAccountWithKey, getAccount } from '../../store/accounts.store';
 import { deliverSignals, enqueueSignals, PendingSignal } from '../../store/outbox.store';
+import { lapsingSubscriptionWorkflows } from '../../store/subscriptions.store';
+import { startedUsageWorkflows } from '../../store/usage.store';
 import type { ApiDeps } from '../app';
-import { assertAccountAccess, issueApiKey } from '../auth';
+import { assertAccountAccess } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { defineRoute, RouteDef } from '../http';
-import { idParams, positiveMoneyString } from '../schemas';
-import { cardSchema, currencyField } from './payments.routes';
-
-export const accountSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  currency: z.string(),
-  customer_level: z.enum(['standard', 'key_account']),
-  cash: z.string(),
-  credit_limit: z.string(),
-  credit_used: z.string(),
-  locked: z.string(),
-  card: cardSchema.nullable(),
-  auto_binding: z.boolean(),
-  created_at: z.string(),
-}).openapi('Account');
+import { currencyField, idParams, positiveMoneyString } from '../schemas';
+import { accountSchema } from '../schemas/accounts';
 
 const createAccountBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
@@ -33,7 +22,7 @@ const createAccountBody = z.strictObject({
 });
 
 export async function loadAccount(deps: ApiDeps, accountId: string) {
-  const row = await deps.db('accounts').where({ id: accountId }).first();
+  const row = await getAccount(deps.db, accountId);
   if (!row) throw notFound('account', accountId);
   const b = await deps.payments.getBalances(accountId);
   // R-T1: instants in billing local time, like every other route.
@@ -60,8 +49,8 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
  * delays them, never loses them (issue #11, defect 10).
  */
 async function topUpSignals(trx: Knex.Transaction, accountId: string, amount: string): Promise<PendingSignal[]> {
-  const lapsing: string[] = await trx('subscriptions').where({ account_id: accountId }).whereIn('status', ['grace', 'frozen', 'isolated']).pluck('workflow_id');
-  const usage: string[] = await trx('usage_accounts').where({ account_id: accountId }).whereNotNull('workflow_started_at').pluck('workflow_id');
+  const lapsing = await lapsingSubscriptionWorkflows(trx, accountId);
+  const usage = await startedUsageWorkflows(trx, accountId);
   return [
     ...lapsing.map((workflowId) => ({ workflowId, signal: topUpSignal.name, payload: { amount } })),
     ...usage.map((workflowId) => ({ workflowId, signal: accountTopUpSignal.name, payload: { amount } })),
@@ -81,10 +70,7 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 201: { description: 'created', schema: accountSchema.extend({ api_key: z.string().nullable().openapi({ description: 'the customer API key, shown once; null when an Idempotency-Key replay answers (secrets are never stored)' }) }) } },
       handler: async ({ body }) => {
         const id = newId('acc');
-        const key = await deps.db.transaction(async (trx) => {
-          await trx('accounts').insert({ id, name: body.name, currency: body.currency, customer_level: body.customer_level });
-          return issueApiKey(trx, { scope: 'customer', accountId: id, label: 'created with the account' });
-        });
+        const key = await createAccountWithKey(deps.db, { id, name: body.name, currency: body.currency, customerLevel: body.customer_level });
         return { status: 201, body: { ...(await loadAccount(deps, id)), api_key: key.secret } };
       },
     }),

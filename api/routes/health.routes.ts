@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pingDatabase } from '../../store/health.store';
 import type { ApiDeps } from '../app';
 import { defineRoute, RouteDef } from '../http';
 
@@ -16,7 +17,7 @@ export function healthRoutes(deps: ApiDeps): RouteDef[] {
       handler: async () => {
         const [db, temporal] = await Promise.all([
           // Only up or down: an error's text (hosts, users, versions) is for the logs, not for anyone who asks.
-          deps.db.raw('select 1').then(() => 'ok', (err: Error) => { deps.logger.warn({ err }, 'health: database down'); return 'down'; }),
+          pingDatabase(deps.db).then(() => 'ok', (err: Error) => { deps.logger.warn({ err }, 'health: database down'); return 'down'; }),
           deps.temporal.workflowService.getSystemInfo({}).then(() => 'ok', (err: Error) => { deps.logger.warn({ err }, 'health: temporal down'); return 'down'; }),
         ]);
         const ok = db === 'ok' && temporal === 'ok';

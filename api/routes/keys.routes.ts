@@ -1,8 +1,8 @@
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { toIsoLocal } from '../../billing/calendar';
+import { ApiKeyRow, getAccount, issueApiKey, listApiKeys, revokeApiKey } from '../../store/accounts.store';
 import type { ApiDeps } from '../app';
-import { ApiKeyRow, assertAccountAccess, issueApiKey, KEY_COLUMNS, Principal } from '../auth';
+import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { defineRoute, RouteDef } from '../http';
 import { decodeCursor, encodeCursor, idParams, list, pageQuery } from '../schemas';
@@ -30,16 +30,12 @@ export function keyRoutes(deps: ApiDeps): RouteDef[] {
   const keyJson = (k: ApiKeyRow) => ({ id: k.id, scope: k.scope, account_id: k.account_id, label: k.label, created_at: local(k.created_at) as string, revoked_at: local(k.revoked_at) });
 
   /** Newest first, keyset-paginated on (created_at, id); the cursor keeps Postgres' microseconds (a JS Date would drop them). */
-  async function page(q: Knex.QueryBuilder, query: { limit: number; cursor?: string }) {
+  async function page(filter: { accountId?: string; scope: 'customer' | 'operator' }, query: { limit: number; cursor?: string }) {
     const cursor = decodeCursor(query.cursor);
     if (query.cursor !== undefined && (!cursor || cursor.length !== 2 || typeof cursor[0] !== 'string' || typeof cursor[1] !== 'string' || Number.isNaN(Date.parse(cursor[0])))) {
       throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
     }
-    if (cursor) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', [cursor[0], cursor[1]]);
-    const rows: (ApiKeyRow & { created_text: string })[] = await q
-      .select(...KEY_COLUMNS, deps.db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_text`))
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-      .limit(query.limit + 1);
+    const rows = await listApiKeys(deps.db, { ...filter, limit: query.limit + 1, before: cursor ? [cursor[0] as string, cursor[1] as string] : null });
     const kept = rows.slice(0, query.limit);
     const last = kept[kept.length - 1];
     return { data: kept.map(keyJson), next_cursor: rows.length > query.limit && last ? encodeCursor([last.created_text, last.id]) : null };
@@ -47,7 +43,7 @@ export function keyRoutes(deps: ApiDeps): RouteDef[] {
 
   async function existingAccount(principal: Principal | null, accountId: string): Promise<void> {
     assertAccountAccess(principal, accountId);
-    if (!(await deps.db('accounts').where({ id: accountId }).first('id'))) throw notFound('account', accountId);
+    if (!(await getAccount(deps.db, accountId))) throw notFound('account', accountId);
   }
 
   const tags = ['api keys'];
@@ -79,7 +75,7 @@ export function keyRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 200: { description: 'a page', schema: list(apiKeySchema) } },
       handler: async ({ params, query, principal }) => {
         await existingAccount(principal, params.id);
-        return { status: 200, body: await page(deps.db('api_keys').where({ account_id: params.id, scope: 'customer' }), query) };
+        return { status: 200, body: await page({ accountId: params.id, scope: 'customer' }, query) };
       },
     }),
     defineRoute({
@@ -91,20 +87,11 @@ export function keyRoutes(deps: ApiDeps): RouteDef[] {
       params: idParams,
       responses: { 200: { description: 'the key, revoked', schema: apiKeySchema }, 409: { description: 'KEYS.LAST_OPERATOR_KEY: the last operator key cannot be revoked' } },
       handler: async ({ params, principal }) => {
-        const row = await deps.db.transaction(async (trx) => {
-          const key: ApiKeyRow | undefined = await trx('api_keys').where({ id: params.id }).first([...KEY_COLUMNS]);
-          // Another account's key, or an operator key seen by a customer, "does not exist".
-          if (!key || (principal?.scope !== 'operator' && (key.scope !== 'customer' || key.account_id !== principal?.accountId))) throw notFound('api key', params.id);
-          if (key.revoked_at) return key;
-          if (key.scope === 'operator') {
-            // Locked, so two concurrent revocations cannot leave the API without an operator.
-            const active = await trx('api_keys').where({ scope: 'operator' }).whereNull('revoked_at').forUpdate().pluck('id');
-            if (active.length <= 1) throw new ApiError(409, 'KEYS.LAST_OPERATOR_KEY', 'this is the last active operator key; issue another before revoking it');
-          }
-          const [revoked] = await trx('api_keys').where({ id: params.id }).update({ revoked_at: trx.fn.now() }).returning([...KEY_COLUMNS]);
-          return revoked as ApiKeyRow;
-        });
-        return { status: 200, body: keyJson(row) };
+        // Another account's key, or an operator key seen by a customer, "does not exist".
+        const outcome = await revokeApiKey(deps.db, params.id, (key) => principal?.scope === 'operator' || (key.scope === 'customer' && key.account_id === principal?.accountId));
+        if ('notFound' in outcome) throw notFound('api key', params.id);
+        if ('lastOperatorKey' in outcome) throw new ApiError(409, 'KEYS.LAST_OPERATOR_KEY', 'this is the last active operator key; issue another before revoking it');
+        return { status: 200, body: keyJson(outcome.revoked) };
       },
     }),
     defineRoute({
@@ -129,7 +116,7 @@ export function keyRoutes(deps: ApiDeps): RouteDef[] {
       tags,
       query: pageQuery,
       responses: { 200: { description: 'a page', schema: list(apiKeySchema) } },
-      handler: async ({ query }) => ({ status: 200, body: await page(deps.db('api_keys').where({ scope: 'operator' }), query) }),
+      handler: async ({ query }) => ({ status: 200, body: await page({ scope: 'operator' }, query) }),
     }),
   ];
 }

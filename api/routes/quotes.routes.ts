@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { promotionRefusal } from '../../billing/payments';
 import { canUpgrade, termPrice, upgradeChargeOverTerms } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
 import type { QuoteDto } from '../../payments/quote';
 import { upgradableTermsQuery } from '../../workflows/subscription.messages';
 import type { ApiDeps } from '../app';
-import { assertAccountAccess, Principal } from '../auth';
-import { ApiError, notFound } from '../errors';
+import type { Principal } from '../auth';
+import { ApiError } from '../errors';
+import { ownedAccount, ownedSubscription } from '../ownership';
+import { checkPromotion } from '../promotions';
 import { defineRoute, RouteContext, RouteDef } from '../http';
 import { resourceId, termSchema } from '../schemas';
 import { viaUpdate } from '../workflow-errors';
@@ -61,47 +62,31 @@ export function quoteRoutes(deps: ApiDeps): RouteDef[] {
     return e;
   }
 
-  /** R-P2: a named promotional discount must be the account's and valid for what is bought. */
-  async function checkPromotion(accountId: string, discountId: string | undefined, scope: string, at: Date): Promise<void> {
-    if (discountId === undefined) return;
-    const d = await deps.db('discounts').where({ id: discountId, account_id: accountId }).first();
-    const refusal = promotionRefusal(d ? { id: d.id, kind: d.kind, percentOff: d.percent_off, effectiveAt: new Date(d.effective_at), expiresAt: new Date(d.expires_at), scope: d.scope } : null, at, scope);
-    if (refusal) throw new ApiError(422, refusal.code, refusal.message, { field: 'discount_id', discount_id: discountId });
-  }
-
-  async function ownedSubscription(principal: Principal | null, id: string) {
-    const row = await deps.db('subscriptions').where({ id }).first();
-    if (!row) throw notFound('subscription', id);
-    assertAccountAccess(principal, row.account_id, 'subscription', id);
-    return row;
-  }
-
   /** R-S1: the term price of a new subscription (a trial is free). */
   async function pricePurchase(b: z.infer<typeof purchaseQuote>, principal: Principal | null): Promise<Priced> {
-    assertAccountAccess(principal, b.account_id);
-    if (!(await deps.db('accounts').where({ id: b.account_id }).first('id'))) throw notFound('account', b.account_id);
+    await ownedAccount(deps.db, principal, b.account_id);
     if (!findProduct(deps.catalog, b.product)) throw new ApiError(422, 'CATALOG.UNKNOWN_PRODUCT', `no product ${b.product}`);
     const e = edition(b.product, b.edition);
     if (!offersMode(e, 'yearly_monthly')) throw new ApiError(422, 'CATALOG.MODE_NOT_OFFERED', `${b.product}/${b.edition} is not sold yearly/monthly`);
     if (!b.trial && !b.term) throw new ApiError(400, 'VALIDATION.BODY', 'body.term: required unless trial is true');
     const product = `${b.product}/${b.edition}`;
-    await checkPromotion(b.account_id, b.discount_id, product, now());
+    await checkPromotion(deps.db, b.account_id, b.discount_id, product, now());
     const listAmount = b.trial ? '0.00' : termPrice({ monthly: e.monthly, yearly: e.yearly }, b.quantity, b.term!).toFixed(2);
     return { accountId: b.account_id, listAmount, kind: 'subscription_purchase', resourceId: 'quote', product, promotionId: b.discount_id ?? null };
   }
 
   /** R-S5: the term price at the subscription's edition and quantity. */
   async function priceRenewal(b: z.infer<typeof renewalQuote>, principal: Principal | null): Promise<Priced> {
-    const row = await ownedSubscription(principal, b.subscription_id);
+    const row = await ownedSubscription(deps.db, principal, b.subscription_id);
     const e = edition(row.product, row.edition);
     const product = `${row.product}/${row.edition}`;
-    await checkPromotion(row.account_id, b.discount_id, product, now());
+    await checkPromotion(deps.db, row.account_id, b.discount_id, product, now());
     return { accountId: row.account_id, listAmount: termPrice({ monthly: e.monthly, yearly: e.yearly }, row.quantity, b.term).toFixed(2), kind: 'subscription_renewal', resourceId: row.id, product, promotionId: b.discount_id ?? null };
   }
 
   /** R-S12: the difference on every paid term still ahead, from the workflow's own terms. */
   async function priceUpgrade(b: z.infer<typeof upgradeQuote>, principal: Principal | null): Promise<Priced> {
-    const row = await ownedSubscription(principal, b.subscription_id);
+    const row = await ownedSubscription(deps.db, principal, b.subscription_id);
     const [from, to] = [edition(row.product, row.edition), edition(row.product, b.edition)];
     if (!canUpgrade(row.product, row.edition, b.edition, deps.catalog)) {
       throw new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${row.product} cannot go from ${row.edition} to ${b.edition}: only upgrades to a higher edition are allowed`);

@@ -19,7 +19,10 @@ import {
   unbind,
   updateServer,
 } from '../../store/servers.store';
-import { accountSchema, loadAccount } from './accounts.routes';
+import { getAccount } from '../../store/accounts.store';
+import { getSubscription } from '../../store/subscriptions.store';
+import { accountSchema } from '../schemas/accounts';
+import { loadAccount } from './accounts.routes';
 
 // SPEC §6 over HTTP: servers (R-Q1), bindings of yearly/monthly quotas to servers (R-Q1, R-Q3),
 // automatic binding (R-Q2), and how R-Q4 shows: a binding is `active` while its quota protects
@@ -137,7 +140,7 @@ export function serverRoutes(deps: ApiDeps): RouteDef[] {
   }
 
   async function loadSubscription(principal: Principal | null, id: string) {
-    const row = await deps.db('subscriptions').where({ id }).first('id', 'account_id');
+    const row = await getSubscription(deps.db, id);
     if (!row) throw notFound('subscription', id);
     assertAccountAccess(principal, row.account_id, 'subscription', id);
     return row as { id: string; account_id: string };
@@ -165,7 +168,7 @@ export function serverRoutes(deps: ApiDeps): RouteDef[] {
       },
       handler: async ({ body, principal }) => {
         assertAccountAccess(principal, body.account_id);
-        const account = await deps.db('accounts').where({ id: body.account_id }).first('id');
+        const account = await getAccount(deps.db, body.account_id);
         if (!account) throw notFound('account', body.account_id);
         if (!deps.catalog.regions.includes(body.region)) throw new ApiError(422, 'CATALOG.UNKNOWN_REGION', `no region ${body.region}`, { regions: deps.catalog.regions });
         const server = await registerServer(deps.db, deps.catalog, { accountId: body.account_id, region: body.region, kind: body.kind, agent: body.agent, power: body.power, at: new Date() });

@@ -1,7 +1,6 @@
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
-import { promotionRefusal } from '../../billing/payments';
 import { subscriptionForecast, validateDeductionDate } from '../../billing/renewal-schedule';
 import { canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
@@ -18,9 +17,13 @@ import {
   upgradeUpdate,
 } from '../../workflows/subscription.messages';
 import type { CommandOutcome, PurchaseOutcome, PurchaseRequest } from '../../workflows/subscription.types';
+import { getAccount } from '../../store/accounts.store';
+import { getSubscription, listSubscriptions as listSubscriptionRows, listSubscriptionTerms, subscriptionTimelineRows } from '../../store/subscriptions.store';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess, Principal } from '../auth';
 import { ApiError, notFound, statusForCode } from '../errors';
+import { ownedSubscription } from '../ownership';
+import { checkPromotion as checkPromotionIn } from '../promotions';
 import { defineRoute, RouteContext, RouteDef } from '../http';
 import { decodeCursor, encodeCursor, idParams, list, pageQuery, resourceId, termSchema } from '../schemas';
 import { unavailable, viaUpdate } from '../workflow-errors';
@@ -167,12 +170,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     };
   }
 
-  async function loadOwned(principal: Principal | null, id: string): Promise<Row> {
-    const row = await deps.db('subscriptions').where({ id }).first();
-    if (!row) throw notFound('subscription', id);
-    assertAccountAccess(principal, row.account_id, 'subscription', id);
-    return row;
-  }
+  const loadOwned = (principal: Principal | null, id: string): Promise<Row> => ownedSubscription(deps.db, principal, id) as Promise<Row>;
 
   /** R-C1…C3 from the catalog: the product, edition, region and mode must exist and be sold. */
   function catalogChoice(body: PurchaseBody) {
@@ -193,13 +191,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     if (problem) throw new ApiError(400, 'VALIDATION.DEDUCTION_DATE', problem, { field: 'deduction_day' });
   }
 
-  /** R-P2: a named promotional discount must be the account's, promotional, and valid for what is bought now. */
-  async function checkPromotion(accountId: string, discountId: string | undefined, scope: string, at: number): Promise<void> {
-    if (discountId === undefined) return;
-    const d = await deps.db('discounts').where({ id: discountId, account_id: accountId }).first();
-    const refusal = promotionRefusal(d ? { id: d.id, kind: d.kind, percentOff: d.percent_off, effectiveAt: new Date(d.effective_at), expiresAt: new Date(d.expires_at), scope: d.scope } : null, new Date(at), scope);
-    if (refusal) throw new ApiError(422, refusal.code, refusal.message, { field: 'discount_id', discount_id: discountId });
-  }
+  const checkPromotion = (accountId: string, discountId: string | undefined, scope: string, at: number) => checkPromotionIn(deps.db, accountId, discountId, scope, new Date(at));
 
   /**
    * Starts the subscription's workflow and learns how its purchase went, in one call
@@ -253,7 +245,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
 
   async function purchase({ body, principal, req }: Ctx<unknown, unknown, PurchaseBody>) {
     assertAccountAccess(principal, body.account_id);
-    const account = await deps.db('accounts').where({ id: body.account_id }).first();
+    const account = await getAccount(deps.db, body.account_id);
     if (!account) throw notFound('account', body.account_id);
     const product = catalogChoice(body);
     // The same Idempotency-Key names the same subscription (whichever key scope sends it), so a
@@ -265,7 +257,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
       checkDeductionDay(body.deduction_day, body.trial ? addDays(at, TRIAL_DAYS) : addTerm(at, body.term!, offset), at);
       await checkPromotion(body.account_id, body.discount_id, `${body.product}/${body.edition}`, at);
     });
-    const periods = deps.settings.arrears[account.customer_level as 'standard' | 'key_account'];
+    const periods = deps.settings.arrears[account.customer_level];
     const outcome = await startPurchase({
       subscriptionId,
       accountId: body.account_id,
@@ -284,7 +276,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
       const code = outcome.code ?? 'PAYMENT.FAILED';
       throw new ApiError(statusForCode(code), code, outcome.message ?? 'payment failed; nothing was bought');
     }
-    return { status: 201, body: rowJson(await deps.db('subscriptions').where({ id: subscriptionId }).first(), now()) };
+    return { status: 201, body: rowJson((await getSubscription(deps.db, subscriptionId)) as Row, now()) };
   }
 
   /**
@@ -367,14 +359,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     const parsed = cursor ? listCursor.safeParse(cursor) : null;
     if (query.cursor && !parsed?.success) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
     // The cursor carries created_at to the microsecond: cut to milliseconds it would skip rows.
-    const q = deps.db('subscriptions')
-      .select('subscriptions.*', deps.db.raw(`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`))
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-      .limit(query.limit + 1);
-    if (accountId) q.where({ account_id: accountId });
-    if (query.status) q.where({ status: query.status });
-    if (parsed?.success) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', parsed.data);
-    const rows = await q;
+    const rows = await listSubscriptionRows(deps.db, { accountId, status: query.status, limit: query.limit + 1, before: parsed?.success ? parsed.data : null });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     const at = now();
@@ -385,11 +370,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     await loadOwned(principal, params.id);
     const cursor = decodeCursor(query.cursor);
     if (query.cursor !== undefined && (!cursor || cursor.length !== 1 || !Number.isSafeInteger(cursor[0]))) throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
-    const rows = await deps.db('subscription_terms')
-      .where({ subscription_id: params.id })
-      .andWhere('term_number', '>', cursor ? (cursor[0] as number) : 0)
-      .orderBy('term_number')
-      .limit(query.limit + 1);
+    const rows = await listSubscriptionTerms(deps.db, params.id, { afterTerm: cursor ? (cursor[0] as number) : 0, limit: query.limit + 1 });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     const data = page.map((r) => ({ term_number: r.term_number, kind: r.kind, edition: r.edition, starts_at: iso(ms(r.starts_at)), ends_at: iso(ms(r.ends_at)), order_id: r.order_id }));
@@ -403,11 +384,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     if (query.cursor !== undefined && (!cursor || cursor.length !== 2 || !Number.isSafeInteger(cursor[0]) || !Number.isSafeInteger(cursor[1]))) {
       throw new ApiError(400, 'VALIDATION.CURSOR', 'cursor is not one this API issued');
     }
-    const [events, orders, notes] = await Promise.all([
-      deps.db('subscription_events').where({ subscription_id: params.id }).orderBy('seq'),
-      deps.db('orders').where({ subscription_id: params.id }).orderBy('created_at'),
-      deps.db('notifications').where({ subscription_id: params.id, channel: 'email' }).orderBy('id'),
-    ]);
+    const { events, orders, notes } = await subscriptionTimelineRows(deps.db, params.id);
     const items = [
       ...events.map((e) => ({ at: new Date(e.at).getTime(), type: e.type, status: e.status, details: e.details })),
       ...orders.map((o) => ({ at: new Date(o.created_at).getTime(), type: `payment.${o.status}`, status: null, details: { order_id: o.id, kind: o.kind, due: o.due, coupon: o.coupon, cash: o.cash, credit: o.credit, card: o.card } })),

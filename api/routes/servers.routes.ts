@@ -23,6 +23,7 @@ import { getAccount } from '../../store/accounts.store';
 import { getSubscription } from '../../store/subscriptions.store';
 import { accountSchema } from '../schemas/accounts';
 import { loadAccount } from './accounts.routes';
+import { bindingSchema } from '../schemas/bindings';
 
 // SPEC §6 over HTTP: servers (R-Q1), bindings of yearly/monthly quotas to servers (R-Q1, R-Q3),
 // automatic binding (R-Q2), and how R-Q4 shows: a binding is `active` while its quota protects
@@ -33,17 +34,6 @@ const kindSchema = z.enum(['host', 'container']);
 const agentSchema = z.enum(['online', 'offline']);
 const powerSchema = z.enum(['running', 'stopped']);
 
-export const bindingSchema = z.object({
-  id: z.string(),
-  account_id: z.string(),
-  subscription_id: z.string(),
-  server_id: z.string(),
-  product: z.string(),
-  edition: z.string(),
-  region: z.string(),
-  status: z.enum(['active', 'suspended']).openapi({ description: 'R-Q4: `suspended` while the quota is frozen or isolated; a renewal makes it `active` again' }),
-  created_at: z.string(),
-}).openapi('Binding');
 
 export const serverSchema = z.object({
   id: z.string(),

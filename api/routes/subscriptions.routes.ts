@@ -26,12 +26,12 @@ import { ownedSubscription } from '../ownership';
 import { checkPromotion as checkPromotionIn } from '../promotions';
 import { defineRoute, RouteContext, RouteDef } from '../http';
 import { decodeCursor, encodeCursor, idParams, list, pageQuery, resourceId, termSchema } from '../schemas';
+import { subscriptionSchema } from '../schemas/subscriptions';
 import { unavailable, viaUpdate } from '../workflow-errors';
 
 const TERMINAL = new Set(['released', 'unsubscribed']);
 const localDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a local date YYYY-MM-DD');
 
-const instantOrNull = z.string().nullable();
 export const termRowSchema = z.object({
   term_number: z.number().int(),
   kind: z.enum(['purchase', 'trial', 'renewal', 'manual_renewal']),
@@ -41,31 +41,6 @@ export const termRowSchema = z.object({
   order_id: z.string().nullable(),
 }).openapi('SubscriptionTerm');
 
-const subscriptionSchema = z.object({
-  id: z.string(),
-  account_id: z.string(),
-  product: z.string(),
-  edition: z.string(),
-  region: z.string(),
-  quantity: z.number().int(),
-  billing_mode: z.literal('yearly_monthly'),
-  status: z.enum(['trial', 'active', 'grace', 'frozen', 'isolated', 'released', 'unsubscribed']),
-  trial: z.boolean(),
-  started_at: z.string(),
-  expires_at: z.string(),
-  auto_renew: z.boolean(),
-  deduction_date: z.string().nullable(),
-  renewal_period: termSchema,
-  term_number: z.number().int(),
-  grace_ends_at: instantOrNull,
-  frozen_ends_at: instantOrNull,
-  forecast: z.object({
-    next_deduction_at: instantOrNull,
-    deduction_attempts: z.array(z.string()),
-    grace_ends_at: instantOrNull,
-    frozen_ends_at: instantOrNull,
-  }),
-}).openapi('Subscription');
 
 const purchaseBody = z.strictObject({
   account_id: z.string().min(1).max(64),

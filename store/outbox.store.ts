@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 // still heard once Temporal is back; the money and the signal can never disagree.
 
 // R-S10: every notification goes to these channels through the outbox.
-export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
+export const NOTIFICATION_CHANNELS = ['email', 'sms', 'in_app'] as const;
 
 /** The outbox rows of one notification: one per channel, deduplicated by its key. */
 export function notificationRows(n: { accountId: string; subscriptionId?: string | null; template: string; payload: Record<string, unknown>; dedupeKey: string; at: Date }) {

@@ -112,7 +112,7 @@ async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordS
     await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
     return;
   }
-  const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
+  const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), grace_ends_at: iso(s.graceEndsAt), frozen_ends_at: iso(s.frozenEndsAt), ...input.details };
   await db
     .with('subscription_row', upsert)
     .with('term_row', term)

@@ -15,22 +15,25 @@ export interface OutboxNotification {
   attempts: number;
 }
 
-/** A delivery channel (email, SMS, in-app…). A real provider adapter implements `send`. */
+/**
+ * A delivery channel (email, SMS, in-app…). A real provider adapter implements `send`; it answers
+ * `{ skipped }` when there is nowhere to send (an account without an email address).
+ */
 export interface NotificationChannel {
-  send(n: OutboxNotification): Promise<void>;
+  send(n: OutboxNotification): Promise<void | { skipped: string }>;
 }
 
 /** Sandbox email/SMS: writes the message to the structured log instead of a provider. */
 export function logChannel(logger: Logger, channel: string): NotificationChannel {
   return {
-    async send(n) {
+    async send(n): Promise<void> {
       logger.info({ channel, notificationId: n.id, accountId: n.account_id, template: n.template, payload: n.payload }, 'notification delivered');
     },
   };
 }
 
 /** In-app: the message is shown from the outbox itself (GET …/notifications); delivery is marking it. */
-export const inAppChannel: NotificationChannel = { async send() { /* nothing to push */ } };
+export const inAppChannel: NotificationChannel = { async send(): Promise<void> { /* nothing to push */ } };
 
 export const MAX_DELIVERY_ATTEMPTS = 5;
 
@@ -43,9 +46,9 @@ export async function deliverPendingNotifications(
   db: Knex,
   channels: Record<string, NotificationChannel>,
   opts: { limit?: number; now?: () => Date } = {},
-): Promise<{ sent: number; failed: number; retried: number }> {
+): Promise<{ sent: number; failed: number; retried: number; skipped: number }> {
   const now = opts.now ?? (() => new Date());
-  const result = { sent: 0, failed: 0, retried: 0 };
+  const result = { sent: 0, failed: 0, retried: 0, skipped: 0 };
   await db.transaction(async (trx) => {
     const rows: OutboxNotification[] = await trx('notifications')
       .where({ status: 'pending' })
@@ -57,9 +60,14 @@ export async function deliverPendingNotifications(
       const channel = channels[row.channel];
       try {
         if (!channel) throw new Error(`no channel configured for ${row.channel}`);
-        await channel.send(row);
-        await trx('notifications').where({ id: row.id }).update({ status: 'sent', sent_at: now(), attempts: row.attempts + 1, last_error: null });
-        result.sent += 1;
+        const r = await channel.send(row);
+        if (r && 'skipped' in r) {
+          await trx('notifications').where({ id: row.id }).update({ status: 'skipped', attempts: row.attempts + 1, last_error: r.skipped });
+          result.skipped += 1;
+        } else {
+          await trx('notifications').where({ id: row.id }).update({ status: 'sent', sent_at: now(), attempts: row.attempts + 1, last_error: null });
+          result.sent += 1;
+        }
       } catch (err) {
         const attempts = row.attempts + 1;
         const failed = attempts >= MAX_DELIVERY_ATTEMPTS;

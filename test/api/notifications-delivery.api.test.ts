@@ -89,11 +89,14 @@ describe('notifications that arrive and status change calls (issue #15)', () => 
     expect(frozen[0].text).toContain('host-security · enterprise 已冻结，防护已停止。续费即可恢复。');
     expect(frozen[0].text).toMatch(/数据保留至 \d{4}-\d{2}-\d{2} \d{2}:\d{2}，之后将被释放。/);
     for (const t of ['subscription.purchased', 'subscription.expiry_reminder', 'subscription.grace', 'subscription.released']) expect(mailsTo('ops@example.cn', t)).toHaveLength(1);
+    const reminders = mailsTo('ops@example.cn', 'subscription.grace_reminder');
+    const graceEndLocal = new Date(ms(sub.forecast.grace_ends_at) + OFFSET_MINUTES * 60_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect(reminders.map((m) => m.subject)).toEqual([1, 2].map(() => `[quotaflow] 提醒：host-security · enterprise 将于 ${graceEndLocal} 停止防护`));
 
     // SMS: the sandbox provider kept what it would send; operators read it.
     const sms = await w.op().get(`/v1/sandbox/sms?account_id=${c.id}`);
     expect(sms.status).toBe(200);
-    expect(sms.body.data.map((m: any) => m.template)).toEqual(['subscription.released', 'subscription.frozen', 'subscription.grace', 'subscription.expiry_reminder', 'subscription.purchased']);
+    expect(sms.body.data.map((m: any) => m.template)).toEqual(['subscription.released', 'subscription.frozen', 'subscription.grace_reminder', 'subscription.grace_reminder', 'subscription.grace', 'subscription.expiry_reminder', 'subscription.purchased']);
     expect(sms.body.data[0]).toMatchObject({ to: '+8613800138000', language: 'zh-CN', body: '【quotaflow】host-security · enterprise 已释放。' });
     expect((await w.as(c.key).get('/v1/sandbox/sms')).status).toBe(403);
 

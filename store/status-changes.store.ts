@@ -65,13 +65,15 @@ export interface EndpointRow {
 
 export async function createEndpoint(db: Knex, e: { url: string; events: string[]; secret: string; description?: string | null }): Promise<EndpointRow> {
   const [row] = await db('webhook_endpoints')
-    .insert({ id: newId('whe'), url: e.url, events: JSON.stringify(e.events), secret: e.secret, description: e.description ?? null })
+    .insert({ id: newId('whe'), url: e.url, events: JSON.stringify(e.events), secret: e.secret, description: e.description ?? null, created_at: new Date() }) // ms precision, like the list's cursor
     .returning('*');
   return row;
 }
 
-export async function listEndpoints(db: Knex): Promise<EndpointRow[]> {
-  return db('webhook_endpoints').whereNull('deleted_at').orderBy('created_at', 'desc').orderBy('id', 'desc');
+export async function listEndpoints(db: Knex, p: { limit: number; before: { at: string; id: string } | null }): Promise<EndpointRow[]> {
+  const q = db('webhook_endpoints').whereNull('deleted_at').orderBy('created_at', 'desc').orderBy('id', 'desc').limit(p.limit);
+  if (p.before) q.whereRaw('(created_at, id) < (?, ?)', [p.before.at, p.before.id]);
+  return q;
 }
 
 export async function getEndpoint(db: Knex, id: string): Promise<EndpointRow | undefined> {

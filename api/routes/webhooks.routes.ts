@@ -4,7 +4,7 @@ import { attemptsOf, createEndpoint, deleteEndpoint, EndpointRow, getDelivery, g
 import type { ApiDeps } from '../app';
 import { notFound } from '../errors';
 import { defineRoute, RouteContext, RouteDef, RouteResult } from '../http';
-import { at, checkSeqCursor, cursorField, cursorRefused, decodeCursor, encodeCursor, IdParams, idParams, limitField, list, localInstant, pageOf, resourceId, seqIdParams } from '../schemas';
+import { at, checkSeqCursor, cursorField, cursorRefused, decodeCursor, encodeCursor, IdParams, idParams, limitField, list, localInstant, pageOf, pageQuery, resourceId, seqIdParams } from '../schemas';
 import { errorDoc } from '../schemas/responses';
 
 // R-I4, issue #15: resource status change calls (the KooGallery interface). Operators register
@@ -111,8 +111,12 @@ export function webhookRoutes(deps: ApiDeps): RouteDef[] {
     return { status: 201, body: endpointView(await createEndpoint(deps.db, { url: body.url, events, secret: body.secret, description: body.description })) };
   }
 
-  async function endpoints(): Promise<RouteResult> {
-    return { status: 200, body: { data: (await listEndpoints(deps.db)).map(endpointView), next_cursor: null } };
+  async function endpoints({ query }: RouteContext<unknown, z.infer<typeof pageQuery>, unknown>): Promise<RouteResult> {
+    const c = decodeCursor(query.cursor);
+    if (query.cursor !== undefined && (!c || c.length !== 2)) throw cursorRefused();
+    const rows = await listEndpoints(deps.db, { limit: query.limit + 1, before: c ? { at: String(c[0]), id: String(c[1]) } : null });
+    const { kept, next_cursor } = pageOf(rows, query.limit, (last) => encodeCursor([new Date(last.created_at).toISOString(), last.id]));
+    return { status: 200, body: { data: kept.map(endpointView), next_cursor } };
   }
 
   async function endpoint({ params }: RouteContext<IdParams, unknown, unknown>): Promise<RouteResult> {
@@ -165,7 +169,7 @@ export function webhookRoutes(deps: ApiDeps): RouteDef[] {
   const common = { access: 'operator' as const, tags: ['webhooks'] };
   return [
     defineRoute({ ...common, method: 'post', path: '/v1/webhook-endpoints', summary: 'Register a status change endpoint: url, the event types wanted ("*" = all) and the signing secret', body: endpointBody, idempotent: true, responses: { 201: { description: 'registered', schema: endpointSchema }, 400: errorDoc('VALIDATION.BODY') }, handler: registerEndpoint }),
-    defineRoute({ ...common, method: 'get', path: '/v1/webhook-endpoints', summary: 'The live endpoints, newest first', responses: { 200: { description: 'all of them', schema: list(endpointSchema) } }, handler: endpoints }),
+    defineRoute({ ...common, method: 'get', path: '/v1/webhook-endpoints', summary: 'The live endpoints, newest first', query: pageQuery, responses: { 200: { description: 'all of them', schema: list(endpointSchema) } }, handler: endpoints }),
     defineRoute({ ...common, method: 'get', path: '/v1/webhook-endpoints/{id}', summary: 'One endpoint', params: idParams, responses: { 200: { description: 'the endpoint', schema: endpointSchema }, 404: errorDoc('NOT_FOUND') }, handler: endpoint }),
     defineRoute({ ...common, method: 'delete', path: '/v1/webhook-endpoints/{id}', summary: 'Stop calling an endpoint (its delivery log stays)', params: idParams, responses: { 204: { description: 'deleted' }, 404: errorDoc('NOT_FOUND') }, handler: removeEndpoint }),
     defineRoute({ ...common, method: 'get', path: '/v1/webhook-deliveries', summary: 'The delivery log, newest first, each with every attempt; filter by endpoint, event or status', query: deliveryQuery, responses: { 200: { description: 'a page', schema: list(deliverySchema) } }, handler: deliveries }),

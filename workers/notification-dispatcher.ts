@@ -35,23 +35,26 @@ export function logChannel(logger: Logger, channel: string): NotificationChannel
 /** In-app: the message is shown from the outbox itself (GET …/notifications); delivery is marking it. */
 export const inAppChannel: NotificationChannel = { async send(): Promise<void> { /* nothing to push */ } };
 
-export const MAX_DELIVERY_ATTEMPTS = 5;
+export const MAX_DELIVERY_ATTEMPTS = 8;
+/** After a failed send the row waits base × 2^(attempts − 1): 30 s, 1 min, 2 min … about 2 hours in all. */
+export const RETRY_BASE_MS = 30_000;
 
 /**
- * Delivers up to `limit` pending notifications. Rows are claimed with SKIP LOCKED so several
- * dispatchers never send one twice concurrently; a failure is retried on the next round until
- * MAX_DELIVERY_ATTEMPTS, then marked failed.
+ * Delivers up to `limit` due notifications. Rows are claimed with SKIP LOCKED so several
+ * dispatchers never send one twice concurrently; a failure is retried with exponential backoff
+ * until MAX_DELIVERY_ATTEMPTS, then marked failed.
  */
 export async function deliverPendingNotifications(
   db: Knex,
   channels: Record<string, NotificationChannel>,
-  opts: { limit?: number; now?: () => Date } = {},
+  opts: { limit?: number; now?: () => Date; retryBaseMs?: number } = {},
 ): Promise<{ sent: number; failed: number; retried: number; skipped: number }> {
   const now = opts.now ?? (() => new Date());
   const result = { sent: 0, failed: 0, retried: 0, skipped: 0 };
   await db.transaction(async (trx) => {
     const rows: OutboxNotification[] = await trx('notifications')
       .where({ status: 'pending' })
+      .where('next_attempt_at', '<=', trx.fn.now())
       .orderBy('id')
       .limit(opts.limit ?? 100)
       .forUpdate()
@@ -71,7 +74,13 @@ export async function deliverPendingNotifications(
       } catch (err) {
         const attempts = row.attempts + 1;
         const failed = attempts >= MAX_DELIVERY_ATTEMPTS;
-        await trx('notifications').where({ id: row.id }).update({ status: failed ? 'failed' : 'pending', attempts, last_error: String(err instanceof Error ? err.message : err).slice(0, 500) });
+        const waitS = ((opts.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (attempts - 1)) / 1000;
+        await trx('notifications').where({ id: row.id }).update({
+          status: failed ? 'failed' : 'pending',
+          attempts,
+          last_error: String(err instanceof Error ? err.message : err).slice(0, 500),
+          next_attempt_at: trx.raw('now() + make_interval(secs => ?)', [waitS]),
+        });
         if (failed) result.failed += 1;
         else result.retried += 1;
       }

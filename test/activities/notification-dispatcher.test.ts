@@ -29,7 +29,7 @@ describe('R-S10 notification outbox delivery', () => {
     ]);
   });
 
-  it('delivers through the channels, marks sent, and retries a failing channel until it gives up', async () => {
+  it('delivers through the channels, marks sent, and retries a failing channel with backoff until it gives up', async () => {
     const delivered: OutboxNotification[] = [];
     const good: NotificationChannel = { send: async (n) => { delivered.push(n); } };
     const broken: NotificationChannel = { send: async () => { throw new Error('smtp down'); } };
@@ -39,7 +39,11 @@ describe('R-S10 notification outbox delivery', () => {
     let email = await t.db('notifications').where({ account_id: 'acc_n1', channel: 'email' }).first();
     expect(email).toMatchObject({ status: 'pending', attempts: 1, last_error: 'smtp down' });
 
-    for (let i = 1; i < MAX_DELIVERY_ATTEMPTS; i++) await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good });
+    // It waits before the next try (30 s, doubling): a second round at once does not send it.
+    expect(new Date(email.next_attempt_at).getTime()).toBeGreaterThan(Date.now() + 20_000);
+    expect(await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good })).toEqual({ sent: 0, failed: 0, retried: 0, skipped: 0 });
+    await t.db('notifications').where({ id: email.id }).update({ next_attempt_at: t.db.fn.now() });
+    for (let i = 1; i < MAX_DELIVERY_ATTEMPTS; i++) await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good }, { retryBaseMs: 0 });
     email = await t.db('notifications').where({ account_id: 'acc_n1', channel: 'email' }).first();
     expect(email).toMatchObject({ status: 'failed', attempts: MAX_DELIVERY_ATTEMPTS });
     expect(await deliverPendingNotifications(t.db, { email: good, in_app: good, sms: good })).toEqual({ sent: 0, failed: 0, retried: 0, skipped: 0 });

@@ -1,38 +1,16 @@
-import { createServer, IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { verifySignature } from '../../common/webhook-signature';
 import { recordSubscriptionState } from '../../store/subscriptions.store';
 import { createEndpoint } from '../../store/status-changes.store';
 import { deliverStatusChanges } from '../../workers/webhook-sender';
 import type { SubscriptionState } from '../../workflows/subscription.types';
 import { createTestDb } from '../support/db';
+import { startReceiver } from '../support/receivers';
 
 // R-I4 / issue #15: status change calls against a real HTTP receiver on a local socket. The
 // receiver verifies the signature as docs/notifications.md tells receivers to.
 
-interface Received { eventId: string; type: string; body: any; signed: boolean; attempt: string }
-
-function receiver(secret: string, answer: (n: number) => number) {
-  const got: Received[] = [];
-  let n = 0;
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (c) => { raw += c; });
-    req.on('end', () => {
-      n += 1;
-      got.push({ eventId: String(req.headers['quotaflow-event-id']), type: String(req.headers['quotaflow-event-type']), body: JSON.parse(raw), signed: verifySignature(secret, raw, req.headers['quotaflow-signature'] as string), attempt: String(req.headers['quotaflow-delivery-attempt']) });
-      res.writeHead(answer(n), { 'Content-Type': 'text/plain' }).end('ok');
-    });
-  });
-  return {
-    got,
-    async url() {
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/koogallery/status`;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
+async function receiver(secret: string, answer: (n: number) => number) {
+  const r = await startReceiver(secret, answer);
+  return { got: r.calls, url: async () => r.url, close: r.close };
 }
 
 const SECRET = 'whsec_test_0123456789abcdef';
@@ -68,7 +46,7 @@ describe('R-I4 status change calls (issue #15)', () => {
   }
 
   it('a lifecycle that freezes, renews and releases reaches the receiver signed, once per event, in order', async () => {
-    const rx = receiver(SECRET, () => 200);
+    const rx = await receiver(SECRET, () => 200);
     await createEndpoint(t.db, { url: await rx.url(), events: ['resource.freeze', 'resource.unfreeze', 'resource.release', 'subscription.grace'], secret: SECRET });
     await lifecycle('acc_w1');
     await drain({}, () => rx.got.length >= 6);
@@ -85,7 +63,7 @@ describe('R-I4 status change calls (issue #15)', () => {
   });
 
   it('a receiver that fails twice and then recovers: delivered on the third attempt, every attempt logged, the same event id each time', async () => {
-    const rx = receiver(SECRET, (n) => (n <= 2 ? 500 : 200));
+    const rx = await receiver(SECRET, (n) => (n <= 2 ? 500 : 200));
     const ep = await createEndpoint(t.db, { url: await rx.url(), events: ['resource.release'], secret: SECRET });
     await lifecycle('acc_w2');
     await drain({ backoffBaseMs: 20 }, () => rx.got.length >= 3);
@@ -101,7 +79,7 @@ describe('R-I4 status change calls (issue #15)', () => {
   });
 
   it('gives up when the 3-day window has passed (failed, still unacknowledged); a refused connection is an attempt too', async () => {
-    const rx = receiver(SECRET, () => 200);
+    const rx = await receiver(SECRET, () => 200);
     const url = await rx.url();
     await rx.close(); // nobody listens there now
     const ep = await createEndpoint(t.db, { url, events: ['resource.release'], secret: SECRET });
@@ -120,7 +98,7 @@ describe('R-I4 status change calls (issue #15)', () => {
   });
 
   it('two workers sending at once never send one delivery twice', async () => {
-    const rx = receiver(SECRET, () => 200);
+    const rx = await receiver(SECRET, () => 200);
     await createEndpoint(t.db, { url: await rx.url(), events: ['*'], secret: SECRET });
     for (let i = 0; i < 4; i++) await lifecycle(`acc_w4_${i}`);
     const due = Number((await t.db('webhook_deliveries').where({ status: 'pending' }).count({ n: '*' }))[0].n);

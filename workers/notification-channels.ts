@@ -31,7 +31,9 @@ async function recipient(db: Knex, n: OutboxNotification, field: 'email' | 'phon
 }
 
 export function smtpEmailChannel(db: Knex, opts: { smtpUrl: string; from: string; offsetMinutes: number }): NotificationChannel & { close(): void } {
-  const transport = nodemailer.createTransport(opts.smtpUrl);
+  // Short timeouts: the dispatcher holds its claimed rows while it sends, so a silent server must
+  // fail fast and be retried later rather than hold the batch for nodemailer's default 2 minutes.
+  const transport = nodemailer.createTransport({ url: opts.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
   return {
     async send(n) {
       const { to, language } = await recipient(db, n, 'email');

@@ -80,9 +80,27 @@ export async function getEndpoint(db: Knex, id: string): Promise<EndpointRow | u
   return db('webhook_endpoints').where({ id }).whereNull('deleted_at').first();
 }
 
-/** Stops calls to the endpoint: its pending deliveries are never claimed again (they stay in the log). */
+/**
+ * Stops calls to the endpoint: its pending deliveries are never claimed again (they stay in the
+ * log). An event it had not acknowledged counts as acknowledged once every live endpoint that
+ * wanted it has; with none left that did, it stays unacknowledged (nobody confirmed it).
+ */
 export async function deleteEndpoint(db: Knex, id: string): Promise<boolean> {
-  return (await db('webhook_endpoints').where({ id }).whereNull('deleted_at').update({ deleted_at: db.fn.now() })) > 0;
+  return db.transaction(async (trx) => {
+    const n = await trx('webhook_endpoints').where({ id }).whereNull('deleted_at').update({ deleted_at: trx.fn.now() });
+    if (n === 0) return false;
+    await trx.raw(
+      `update status_change_events e set acknowledged_at = now()
+        where e.acknowledged_at is null
+          and exists (select 1 from webhook_deliveries d where d.event_id = e.id and d.endpoint_id = ? and d.status <> 'delivered')
+          and exists (select 1 from webhook_deliveries d join webhook_endpoints w on w.id = d.endpoint_id
+                       where d.event_id = e.id and d.status = 'delivered' and w.deleted_at is null)
+          and not exists (select 1 from webhook_deliveries d join webhook_endpoints w on w.id = d.endpoint_id
+                           where d.event_id = e.id and d.status <> 'delivered' and w.deleted_at is null)`,
+      [id],
+    );
+    return true;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { recordSubscriptionState } from '../../store/subscriptions.store';
-import { createEndpoint } from '../../store/status-changes.store';
+import { createEndpoint, deleteEndpoint } from '../../store/status-changes.store';
 import { deliverStatusChanges } from '../../workers/webhook-sender';
 import type { SubscriptionState } from '../../workflows/subscription.types';
 import { createTestDb } from '../support/db';
@@ -95,6 +95,26 @@ describe('R-I4 status change calls (issue #15)', () => {
     expect(d).toMatchObject({ status: 'failed', attempts: 2 });
     const release = await t.db('status_change_events').where({ account_id: 'acc_w3', type: 'resource.release' }).first();
     expect(release.acknowledged_at).toBeNull();
+  });
+
+  it('deleting the endpoint that never answered leaves the event acknowledged by the others; deleting the only one leaves it unacknowledged', async () => {
+    await t.db('webhook_endpoints').update({ deleted_at: t.db.fn.now() }); // a clean slate for this case
+    const good = await receiver(SECRET, () => 200);
+    const goodEp = await createEndpoint(t.db, { url: await good.url(), events: ['resource.release'], secret: SECRET });
+    const deadEp = await createEndpoint(t.db, { url: 'http://127.0.0.1:1/nobody', events: ['resource.release'], secret: SECRET });
+    await lifecycle('acc_w5');
+    await deliverStatusChanges(t.db, { backoffBaseMs: 60_000 });
+    await good.close();
+    const release = () => t.db('status_change_events').where({ account_id: 'acc_w5', type: 'resource.release' }).first();
+    expect((await release()).acknowledged_at).toBeNull();
+    expect(await deleteEndpoint(t.db, deadEp.id)).toBe(true);
+    expect((await release()).acknowledged_at).not.toBeNull();
+
+    await lifecycle('acc_w6');
+    await deleteEndpoint(t.db, goodEp.id);
+    const lone = await t.db('status_change_events').where({ account_id: 'acc_w6', type: 'resource.release' }).first();
+    expect(lone.acknowledged_at).toBeNull();
+    expect(await deleteEndpoint(t.db, goodEp.id)).toBe(false);
   });
 
   it('two workers sending at once never send one delivery twice', async () => {

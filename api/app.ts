@@ -30,6 +30,8 @@ import { serverRoutes } from './routes/servers.routes';
 import { subscriptionRoutes } from './routes/subscriptions.routes';
 import { billRoutes } from './routes/bills.routes';
 import { payPerUseRoutes } from './routes/pay-per-use.routes';
+import { webhookRoutes } from './routes/webhooks.routes';
+import { sandboxSmsRoutes } from './routes/sandbox-sms.routes';
 import { quoteRoutes } from './routes/quotes.routes';
 import { usagePackageRoutes } from './routes/usage-packages.routes';
 import { usageRecordRoutes } from './routes/usage-records.routes';
@@ -52,7 +54,7 @@ export interface ApiDeps {
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
 export function buildRoutes(deps: ApiDeps): RouteDef[] {
-  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...payPerUseRoutes(deps), ...usageRecordRoutes(deps), ...usagePackageRoutes(deps), ...billRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps), ...quoteRoutes(deps)];
+  return [...healthRoutes(deps), ...accountRoutes(deps), ...keyRoutes(deps), ...creditLineRoutes(deps), ...cardRoutes(deps), ...couponRoutes(deps), ...discountRoutes(deps), ...ledgerRoutes(deps), ...orderRoutes(deps), ...notificationRoutes(deps), ...subscriptionRoutes(deps), ...payPerUseRoutes(deps), ...usageRecordRoutes(deps), ...usagePackageRoutes(deps), ...billRoutes(deps), ...serverRoutes(deps), ...catalogRoutes(deps), ...quoteRoutes(deps), ...webhookRoutes(deps), ...sandboxSmsRoutes(deps)];
 }
 
 export function buildOpenApiDocument(routes: RouteDef[]) {

@@ -41,6 +41,13 @@ const schema = z.object({
   GRACE_DAYS_KEY_ACCOUNT: days.default(30),
   RETENTION_DAYS_KEY_ACCOUNT: days.default(30),
   CARD_GATEWAY: z.enum(['sandbox']).default('sandbox'), // R-P6
+  // Issue #15 (docs/notifications.md): email over SMTP. Unset SMTP_URL = emails are only logged.
+  SMTP_URL: unlessEmpty(z.string().regex(/^smtps?:\/\/[^\s/]+(:\d+)?\/?(\?\S*)?$/, 'must look like smtp://user:pass@host:587 or smtps://host:465')),
+  SMTP_FROM: z.string().regex(/^([^<>]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address, or "Name <address>"').default('quotaflow <billing@quotaflow.invalid>'),
+  SMS_PROVIDER: z.enum(['sandbox']).default('sandbox'),
+  // R-I4: status change calls (first retry after this many ms, doubling, for 3 days).
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
 }).superRefine((c, ctx) => {
   if (c.TEMPORAL_TLS_CERT && !c.TEMPORAL_TLS_KEY) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY'], message: 'required when TEMPORAL_TLS_CERT is set (a client certificate needs its key)' });
   if (c.TEMPORAL_TLS_KEY && !c.TEMPORAL_TLS_CERT) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_CERT'], message: 'required when TEMPORAL_TLS_KEY is set (a key needs its certificate)' });

@@ -8,6 +8,8 @@ import * as m006 from './20261122_006_pending_edition';
 import * as m007 from './20261122_007_usage_rest';
 import * as m008 from './20261202_008_money_combinations';
 import * as m009 from './20261202_009_sandbox_provider';
+import * as m010 from './20261202_010_notifications_delivery';
+import * as m011 from './20261202_011_notification_retry';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
@@ -21,6 +23,8 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_007_usage_rest': m007,
   '20261202_008_money_combinations': m008,
   '20261202_009_sandbox_provider': m009,
+  '20261202_010_notifications_delivery': m010,
+  '20261202_011_notification_retry': m011,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

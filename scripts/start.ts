@@ -13,6 +13,7 @@ import { createLogger } from '../common/logger';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 import { WORKFLOW_BUNDLE_PATH } from '../workers/bundle';
 import { createServices } from '../app/services';
+import { createNotificationChannels } from '../workers/notification-channels';
 import { startBackgroundLoops } from '../workers/background';
 import { installTemporalLogging } from '../workers/runtime';
 import { createWorker } from '../workers/worker';
@@ -75,7 +76,11 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: temporalServer.address });
     stops.push(() => connection.close());
     const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    const background = startBackgroundLoops({ db, payments: services.payments, logger, temporal });
+    const background = startBackgroundLoops({
+      db, payments: services.payments, logger, temporal,
+      channels: createNotificationChannels({ db, logger, offsetMinutes: services.offsetMinutes, smtpUrl: config.SMTP_URL, smtpFrom: config.SMTP_FROM }),
+      webhooks: { timeoutMs: config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: config.WEBHOOK_RETRY_BASE_MS },
+    });
     stops.push(() => background.stop());
     const operatorKey = await bootstrapOperatorKey(config.QUOTAFLOW_OPERATOR_KEY, config.dataDir);
     await ensureOperatorKey(db, operatorKey);

@@ -14,7 +14,24 @@ export interface AccountRow {
   currency: string;
   customer_level: 'standard' | 'key_account';
   auto_binding: boolean;
+  email: string | null;
+  phone: string | null;
+  language: string;
   created_at: Date;
+}
+
+/** Issue #15: where the account's messages go, and the language they are written in. */
+export interface AccountContact {
+  email?: string | null;
+  phone?: string | null;
+  language?: string;
+}
+
+/** Changes only the contact fields given; returns whether the account exists. */
+export async function updateAccountContact(db: Conn, accountId: string, c: AccountContact): Promise<boolean> {
+  const patch = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined));
+  if (Object.keys(patch).length === 0) return (await db('accounts').where({ id: accountId }).first('id')) !== undefined;
+  return (await db('accounts').where({ id: accountId }).update(patch)) > 0;
 }
 
 /** One account, or undefined. */
@@ -28,9 +45,9 @@ export async function accountLevels(db: Conn, ids: string[]): Promise<{ id: stri
 }
 
 /** A new account and its first customer API key, in one transaction. */
-export async function createAccountWithKey(db: Knex, a: { id: string; name: string; currency: string; customerLevel: string }): Promise<IssuedKey> {
+export async function createAccountWithKey(db: Knex, a: { id: string; name: string; currency: string; customerLevel: string; contact?: AccountContact }): Promise<IssuedKey> {
   return db.transaction(async (trx) => {
-    await trx('accounts').insert({ id: a.id, name: a.name, currency: a.currency, customer_level: a.customerLevel });
+    await trx('accounts').insert({ id: a.id, name: a.name, currency: a.currency, customer_level: a.customerLevel, ...(a.contact ?? {}) });
     return issueApiKey(trx, { scope: 'customer', accountId: a.id, label: 'created with the account' });
   });
 }

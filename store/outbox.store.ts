@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 // still heard once Temporal is back; the money and the signal can never disagree.
 
 // R-S10: every notification goes to these channels through the outbox.
-export const NOTIFICATION_CHANNELS = ['email', 'in_app'] as const;
+export const NOTIFICATION_CHANNELS = ['email', 'sms', 'in_app'] as const;
 
 /** The outbox rows of one notification: one per channel, deduplicated by its key. */
 export function notificationRows(n: { accountId: string; subscriptionId?: string | null; template: string; payload: Record<string, unknown>; dedupeKey: string; at: Date }) {
@@ -96,10 +96,33 @@ export async function pendingSignalCount(db: Knex): Promise<number> {
  * A page of the account's notification rows (one per notification and channel), newest first by
  * id; `beforeId` is the last id of the previous page.
  */
-export async function listNotifications(db: Knex, accountId: string, p: { limit: number; channel?: string; subscriptionId?: string; beforeId: number | null }): Promise<any[]> {
+export async function listNotifications(db: Knex, accountId: string, p: { limit: number; channel?: string; subscriptionId?: string; beforeId: number | null; read?: boolean }): Promise<any[]> {
   const q = db('notifications').where({ account_id: accountId }).orderBy('id', 'desc').limit(p.limit);
   if (p.channel) q.andWhere({ channel: p.channel });
+  if (p.read === true) q.whereNotNull('read_at');
+  if (p.read === false) q.whereNull('read_at');
   if (p.subscriptionId) q.andWhere({ subscription_id: p.subscriptionId });
   if (p.beforeId !== null) q.andWhere('id', '<', p.beforeId);
   return q;
+}
+
+/** One notification row, or undefined (ids are bigint: anything else is simply not found). */
+export async function getNotification(db: Knex, id: string): Promise<any | undefined> {
+  if (!/^[1-9]\d{0,17}$/.test(id)) return undefined;
+  return db('notifications').where({ id }).first();
+}
+
+/** Issue #15, the in-app inbox: marks read (keeping the first read instant) or unread again. */
+export async function setNotificationRead(db: Knex, id: string, read: boolean, at: Date): Promise<any> {
+  const [row] = await db('notifications')
+    .where({ id })
+    .update({ read_at: read ? db.raw('coalesce(read_at, ?)', [at]) : null })
+    .returning('*');
+  return row;
+}
+
+/** How many of the account's in-app notifications are unread. */
+export async function unreadNotificationCount(db: Knex, accountId: string): Promise<number> {
+  const [{ n }] = await db('notifications').where({ account_id: accountId, channel: 'in_app' }).whereNull('read_at').count({ n: '*' });
+  return Number(n);
 }

@@ -13,6 +13,7 @@ import {
 } from '../billing/binding-rules';
 import type { SubscriptionStatus } from '../billing/renewal-schedule';
 import { type Catalog, findEdition } from '../catalog/catalog';
+import { recordStatusChanges } from './status-changes.store';
 import { newId } from '../common/ids';
 
 // Servers and bindings in Postgres, in one place (SPEC §6). They are not workflow-owned state:
@@ -211,7 +212,16 @@ async function serverBoundTo(trx: Knex.Transaction, serverId: string): Promise<s
 async function insertBinding(trx: Knex.Transaction, subscriptionId: string, serverId: string): Promise<BindingRow> {
   const id = newId('bnd');
   await trx('bindings').insert({ id, subscription_id: subscriptionId, server_id: serverId });
-  return (await getLiveBinding(trx, id)) as BindingRow;
+  const binding = (await getLiveBinding(trx, id)) as BindingRow;
+  await bindingStatusChange(trx, 'resource.bind', id, subscriptionId, serverId);
+  return binding;
+}
+
+/** R-I4 (issue #15): the protecting system hears that a quota now protects, or no longer protects, a server. */
+async function bindingStatusChange(trx: Knex.Transaction, type: 'resource.bind' | 'resource.unbind', bindingId: string, subscriptionId: string, serverId: string): Promise<void> {
+  const sub = await trx('subscriptions').where({ id: subscriptionId }).first('account_id', 'product', 'edition', 'region');
+  const data = { binding_id: bindingId, subscription_id: subscriptionId, server_id: serverId, account_id: sub.account_id, product: sub.product, edition: sub.edition, region: sub.region };
+  await recordStatusChanges(trx, [{ key: `${bindingId}:${type}`, type, accountId: sub.account_id, subscriptionId, data, at: new Date() }]);
 }
 
 /**
@@ -272,10 +282,11 @@ async function autoBind(trx: Knex.Transaction, catalog: Catalog, serverId: strin
  */
 export async function unbind(db: Knex, bindingId: string): Promise<boolean> {
   return db.transaction(async (trx) => {
-    const b = await trx('bindings').where({ id: bindingId }).whereNull('deleted_at').first('subscription_id');
+    const b = await trx('bindings').where({ id: bindingId }).whereNull('deleted_at').first('subscription_id', 'server_id');
     if (!b) return false;
     await trx('subscriptions').where({ id: b.subscription_id }).forUpdate().first('id'); // shared lock order
     const n = await trx('bindings').where({ id: bindingId }).whereNull('deleted_at').update({ deleted_at: trx.fn.now() });
+    if (n > 0) await bindingStatusChange(trx, 'resource.unbind', bindingId, b.subscription_id, b.server_id);
     return n > 0;
   });
 }

@@ -3,6 +3,8 @@ import type { SubscriptionState } from '../workflows/subscription.types';
 import { TRIAL_EDITION, TRIAL_PRODUCT } from '../billing/subscription-rules';
 import { orderAccountId } from './orders.store';
 import { notificationRows } from './outbox.store';
+import { mayChangeSubscriptionStatus, subscriptionStatusChanges } from '../billing/status-change-events';
+import { recordStatusChanges } from './status-changes.store';
 
 export interface RecordStateInput {
   state: SubscriptionState;
@@ -23,6 +25,33 @@ const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(m
  * stale write changes nothing, and the row never moves back to an older seq.
  */
 export async function recordSubscriptionState(db: Knex, input: RecordStateInput): Promise<void> {
+  // R-I4: a step that changes what protects a server also writes its status change calls, in the
+  // same transaction; a renewal unfreezes only when the step before had stopped protection.
+  if (!mayChangeSubscriptionStatus(input.event)) return writeSubscriptionStep(db, input);
+  await db.transaction(async (trx) => {
+    const before = await trx('subscriptions').where({ id: input.state.subscriptionId }).forUpdate().first('status', 'seq');
+    if (before && Number(before.seq) >= input.state.seq) return; // already written (a retry): its calls too
+    await writeSubscriptionStep(trx, input);
+    const s = input.state;
+    const data = {
+      subscription_id: s.subscriptionId,
+      account_id: s.accountId,
+      product: s.product,
+      edition: s.edition,
+      region: s.region,
+      quantity: s.quantity,
+      status: s.status,
+      expires_at: iso(s.expiresAt),
+      grace_ends_at: iso(s.graceEndsAt),
+      frozen_ends_at: iso(s.frozenEndsAt),
+      reason: input.event,
+    };
+    const types = subscriptionStatusChanges(input.event, s.status, before?.status ?? null);
+    await recordStatusChanges(trx, types.map((type) => ({ key: `${s.subscriptionId}:${s.seq}:${type}`, type, accountId: s.accountId, subscriptionId: s.subscriptionId, data, at: new Date(input.at) })));
+  });
+}
+
+async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordStateInput): Promise<void> {
   const s = input.state;
   const row = {
     id: s.subscriptionId,
@@ -83,7 +112,7 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
     await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
     return;
   }
-  const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), ...input.details };
+  const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), grace_ends_at: iso(s.graceEndsAt), frozen_ends_at: iso(s.frozenEndsAt), ...input.details };
   await db
     .with('subscription_row', upsert)
     .with('term_row', term)

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { AccountState } from '../workflows/account.messages';
 import { notificationRows } from './outbox.store';
+import { arrearsStatusChanges } from '../billing/status-change-events';
+import { recordStatusChanges } from './status-changes.store';
 import { HOUR_MS } from '../billing/calendar';
 import { exact } from '../billing/money';
 import { drawsCountFrom, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../billing/usage';
@@ -451,6 +453,10 @@ export async function recordAccountState(db: Knex, input: RecordAccountStateInpu
         seq: s.seq,
         updated_at: new Date(input.at),
       });
+    // R-I4 / R-U5: the account's pay-per-use resources frozen, released or restored.
+    const types = arrearsStatusChanges(input.event, typeof input.details?.from === 'string' ? input.details.from : null);
+    const data = { account_id: s.accountId, scope: 'pay_per_use', arrears_status: a.status, outstanding: input.outstandingTotal, grace_ends_at: iso(a.graceEndsAt), frozen_ends_at: iso(a.frozenEndsAt), reason: input.event };
+    await recordStatusChanges(trx, types.map((type) => ({ key: `account:${s.accountId}:${s.seq}:${type}`, type, accountId: s.accountId, data, at: new Date(input.at) })));
     if (!input.notify) return;
     const payload = {
       account_id: s.accountId,

@@ -4,14 +4,16 @@ import { deliverPendingNotifications, inAppChannel, logChannel, NotificationChan
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger';
 import { deliverSignals } from '../store/outbox.store';
+import { deliverStatusChanges, WebhookSenderOptions } from './webhook-sender';
 
 /**
- * The worker process's housekeeping loops: deliver the notification outbox (R-S10) and the
+ * The worker process's housekeeping loops: deliver the notification outbox (R-S10), the status
+ * change calls (R-I4) and the
  * workflow-signal outbox (a top-up's signal, issue #11), and resolve
  * payments whose process died mid-charge (R-P4: locks are captured or released by asking the
  * gateway, never left held). Each loop runs one round at a time; stop() waits for the round.
  */
-export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; logger: Logger; temporal?: Client; intervalMs?: number; channels?: Record<string, NotificationChannel> }): { stop(): Promise<void> } {
+export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; logger: Logger; temporal?: Client; intervalMs?: number; channels?: Record<string, NotificationChannel>; webhooks?: WebhookSenderOptions }): { stop(): Promise<void> } {
   const channels = deps.channels ?? { email: logChannel(deps.logger, 'email'), sms: logChannel(deps.logger, 'sms'), in_app: inAppChannel };
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
@@ -19,6 +21,9 @@ export function startBackgroundLoops(deps: { db: Knex; payments: PaymentEngine; 
     try {
       const n = await deliverPendingNotifications(deps.db, channels);
       if (n.sent || n.failed) deps.logger.debug(n, 'notification round');
+      // R-I4: status change calls due now (first sends and retries).
+      const h = await deliverStatusChanges(deps.db, deps.webhooks);
+      if (h.retried || h.failed) deps.logger.warn(h, 'status change calls not acknowledged yet');
       const p = await deps.payments.recoverStalePayments();
       if (p.captured || p.released || p.errors) deps.logger.warn(p, 'stale payments resolved');
       // Signals written with money (a top-up) that Temporal did not take at once (store/outbox.store).

@@ -6,6 +6,7 @@ import { createLogger } from '../common/logger';
 import { temporalConnectionOptions } from '../common/temporal-connection';
 import { WORKFLOW_BUNDLE_PATH } from './bundle';
 import { createServices } from '../app/services';
+import { createNotificationChannels } from './notification-channels';
 import { startBackgroundLoops } from './background';
 import { installTemporalLogging } from './runtime';
 import { createWorker } from './worker';
@@ -35,7 +36,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const background = startBackgroundLoops({ db, payments: services.payments, logger, temporal });
+  const background = startBackgroundLoops({
+      db, payments: services.payments, logger, temporal,
+      channels: createNotificationChannels({ db, logger, offsetMinutes: services.offsetMinutes, smtpUrl: config.SMTP_URL, smtpFrom: config.SMTP_FROM }),
+      webhooks: { timeoutMs: config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: config.WEBHOOK_RETRY_BASE_MS },
+    });
   logger.info({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
   await worker.run();
   await background.stop();

@@ -15,40 +15,46 @@ export interface OutboxNotification {
   attempts: number;
 }
 
-/** A delivery channel (email, SMS, in-app…). A real provider adapter implements `send`. */
+/**
+ * A delivery channel (email, SMS, in-app…). A real provider adapter implements `send`; it answers
+ * `{ skipped }` when there is nowhere to send (an account without an email address).
+ */
 export interface NotificationChannel {
-  send(n: OutboxNotification): Promise<void>;
+  send(n: OutboxNotification): Promise<void | { skipped: string }>;
 }
 
 /** Sandbox email/SMS: writes the message to the structured log instead of a provider. */
 export function logChannel(logger: Logger, channel: string): NotificationChannel {
   return {
-    async send(n) {
+    async send(n): Promise<void> {
       logger.info({ channel, notificationId: n.id, accountId: n.account_id, template: n.template, payload: n.payload }, 'notification delivered');
     },
   };
 }
 
 /** In-app: the message is shown from the outbox itself (GET …/notifications); delivery is marking it. */
-export const inAppChannel: NotificationChannel = { async send() { /* nothing to push */ } };
+export const inAppChannel: NotificationChannel = { async send(): Promise<void> { /* nothing to push */ } };
 
-export const MAX_DELIVERY_ATTEMPTS = 5;
+export const MAX_DELIVERY_ATTEMPTS = 8;
+/** After a failed send the row waits base × 2^(attempts − 1): 30 s, 1 min, 2 min … about 2 hours in all. */
+export const RETRY_BASE_MS = 30_000;
 
 /**
- * Delivers up to `limit` pending notifications. Rows are claimed with SKIP LOCKED so several
- * dispatchers never send one twice concurrently; a failure is retried on the next round until
- * MAX_DELIVERY_ATTEMPTS, then marked failed.
+ * Delivers up to `limit` due notifications. Rows are claimed with SKIP LOCKED so several
+ * dispatchers never send one twice concurrently; a failure is retried with exponential backoff
+ * until MAX_DELIVERY_ATTEMPTS, then marked failed.
  */
 export async function deliverPendingNotifications(
   db: Knex,
   channels: Record<string, NotificationChannel>,
-  opts: { limit?: number; now?: () => Date } = {},
-): Promise<{ sent: number; failed: number; retried: number }> {
+  opts: { limit?: number; now?: () => Date; retryBaseMs?: number } = {},
+): Promise<{ sent: number; failed: number; retried: number; skipped: number }> {
   const now = opts.now ?? (() => new Date());
-  const result = { sent: 0, failed: 0, retried: 0 };
+  const result = { sent: 0, failed: 0, retried: 0, skipped: 0 };
   await db.transaction(async (trx) => {
     const rows: OutboxNotification[] = await trx('notifications')
       .where({ status: 'pending' })
+      .where('next_attempt_at', '<=', trx.fn.now())
       .orderBy('id')
       .limit(opts.limit ?? 100)
       .forUpdate()
@@ -57,13 +63,24 @@ export async function deliverPendingNotifications(
       const channel = channels[row.channel];
       try {
         if (!channel) throw new Error(`no channel configured for ${row.channel}`);
-        await channel.send(row);
-        await trx('notifications').where({ id: row.id }).update({ status: 'sent', sent_at: now(), attempts: row.attempts + 1, last_error: null });
-        result.sent += 1;
+        const r = await channel.send(row);
+        if (r && 'skipped' in r) {
+          await trx('notifications').where({ id: row.id }).update({ status: 'skipped', attempts: row.attempts + 1, last_error: r.skipped });
+          result.skipped += 1;
+        } else {
+          await trx('notifications').where({ id: row.id }).update({ status: 'sent', sent_at: now(), attempts: row.attempts + 1, last_error: null });
+          result.sent += 1;
+        }
       } catch (err) {
         const attempts = row.attempts + 1;
         const failed = attempts >= MAX_DELIVERY_ATTEMPTS;
-        await trx('notifications').where({ id: row.id }).update({ status: failed ? 'failed' : 'pending', attempts, last_error: String(err instanceof Error ? err.message : err).slice(0, 500) });
+        const waitS = ((opts.retryBaseMs ?? RETRY_BASE_MS) * 2 ** (attempts - 1)) / 1000;
+        await trx('notifications').where({ id: row.id }).update({
+          status: failed ? 'failed' : 'pending',
+          attempts,
+          last_error: String(err instanceof Error ? err.message : err).slice(0, 500),
+          next_attempt_at: trx.raw('now() + make_interval(secs => ?)', [waitS]),
+        });
         if (failed) result.failed += 1;
         else result.retried += 1;
       }

@@ -155,10 +155,21 @@ export function remember(s: SubscriptionState, key: string, fingerprint: string,
 
 export type Step =
   | { kind: 'reminder'; at: number }
+  | { kind: 'grace_reminder'; at: number }
   | { kind: 'attempt'; at: number; trigger: 'schedule' | 'immediate' | 'top_up' }
   | { kind: 'expire' | 'freeze' | 'release'; at: number };
 
 /** What happens next, and when, if no message arrives first. */
+/** R-S6 "reminders are sent" during grace: every 7 days after expiry, and the day before protection stops. */
+export const GRACE_REMINDER_EVERY_DAYS = 7;
+export function graceReminderInstants(expiresAt: number, graceEndsAt: number): number[] {
+  const out: number[] = [];
+  for (let at = addDays(expiresAt, GRACE_REMINDER_EVERY_DAYS); at < graceEndsAt; at = addDays(at, GRACE_REMINDER_EVERY_DAYS)) out.push(at);
+  const last = addDays(graceEndsAt, -1);
+  if (last > expiresAt && !out.includes(last)) out.push(last);
+  return out.sort((a, b) => a - b);
+}
+
 export function nextStep(s: SubscriptionState, now: number): Step {
   switch (s.status) {
     case 'trial':
@@ -171,11 +182,15 @@ export function nextStep(s: SubscriptionState, now: number): Step {
         candidates.push({ kind: 'reminder', at: Math.max(remindAt, now) });
       }
       // Earliest first; on a tie the reminder goes before the attempt, and both before expiry.
-      const order = { reminder: 0, attempt: 1, expire: 2, freeze: 3, release: 4 };
+      const order = { reminder: 0, grace_reminder: 0, attempt: 1, expire: 2, freeze: 3, release: 4 };
       return candidates.sort((a, b) => a.at - b.at || order[a.kind] - order[b.kind])[0];
     }
-    case 'grace':
-      return s.retryNow ? { kind: 'attempt', at: now, trigger: 'top_up' } : { kind: 'freeze', at: s.graceEndsAt as number };
+    case 'grace': {
+      if (s.retryNow) return { kind: 'attempt', at: now, trigger: 'top_up' };
+      const freezeAt = s.graceEndsAt as number;
+      const remindAt = s.graceReminders ? graceReminderInstants(s.expiresAt, freezeAt)[s.graceRemindersSent ?? 0] : undefined;
+      return remindAt !== undefined ? { kind: 'grace_reminder', at: remindAt } : { kind: 'freeze', at: freezeAt };
+    }
     case 'frozen':
     case 'isolated':
       return s.retryNow ? { kind: 'attempt', at: now, trigger: 'top_up' } : { kind: 'release', at: s.frozenEndsAt as number };

@@ -98,6 +98,9 @@ export interface SubscriptionState {
   autoRenewSince: number | null; // when auto-renew was last switched on (late switch-on)
   retryNow: boolean; // a top-up in grace/frozen asked for an immediate attempt (R-S6)
   reminderSentForTerm: number; // R-S10 "7 days before expiry" sent for this term number
+  /** R-S6 "reminders are sent" in grace (issue #15): on for graces entered since the 'grace-reminders' patch. */
+  graceReminders?: boolean;
+  graceRemindersSent?: number; // in the current grace
   graceEndsAt: number | null;
   frozenEndsAt: number | null;
   settings: LifecycleSettings;

@@ -367,6 +367,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
           state = { ...state, reminderSentForTerm: state.termNumber };
           await record('expiry_reminder', step.at, { expires_at: state.expiresAt }, 'subscription.expiry_reminder');
           break;
+        case 'grace_reminder': {
+          const reminder = (state.graceRemindersSent ?? 0) + 1;
+          state = { ...state, graceRemindersSent: reminder };
+          await record('grace_reminder', step.at, { reminder, grace_ends_at: state.graceEndsAt }, 'subscription.grace_reminder');
+          break;
+        }
         case 'attempt':
           renewed = await attemptRenewal(step.trigger, step.at);
           break;
@@ -405,7 +411,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
       await record('isolated', state.expiresAt, {}, 'subscription.isolated');
     } else {
       const graceEnd = graceEndsAt(state.expiresAt, state.settings);
-      state = { ...state, status: 'grace', graceEndsAt: graceEnd, frozenEndsAt: frozenEndsAt(graceEnd, state.settings) };
+      // Grace reminders are new (issue #15): a grace entered before this patch replays without them.
+      state = { ...state, status: 'grace', graceEndsAt: graceEnd, frozenEndsAt: frozenEndsAt(graceEnd, state.settings), graceReminders: patched('grace-reminders'), graceRemindersSent: 0 };
       await record('grace_entered', state.expiresAt, {}, 'subscription.grace');
     }
   }

@@ -4,22 +4,28 @@ import { toIsoLocal } from '../../billing/calendar';
 import { newId } from '../../common/ids';
 import { accountTopUpSignal } from '../../workflows/account.messages';
 import { topUpSignal } from '../../workflows/subscription.messages';
-import { createAccountWithKey, getAccount } from '../../store/accounts.store';
+import { createAccountWithKey, getAccount, updateAccountContact } from '../../store/accounts.store';
 import { deliverSignals, enqueueSignals, PendingSignal } from '../../store/outbox.store';
 import { lapsingSubscriptionWorkflows } from '../../store/subscriptions.store';
 import { startedUsageWorkflows } from '../../store/usage.store';
 import type { ApiDeps } from '../app';
 import { assertAccountAccess } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { defineRoute, RouteDef } from '../http';
-import { currencyField, idParams, positiveMoneyString } from '../schemas';
-import { accountSchema } from '../schemas/accounts';
+import { defineRoute, RouteContext, RouteDef, RouteResult } from '../http';
+import { currencyField, IdParams, idParams, positiveMoneyString } from '../schemas';
+import { accountSchema, contactFields } from '../schemas/accounts';
+import { errorDoc } from '../schemas/responses';
 
 const createAccountBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code such as USD').default('USD'),
   customer_level: z.enum(['standard', 'key_account']).default('standard'),
+  ...contactFields,
 });
+
+const patchAccountBody = z
+  .strictObject(contactFields)
+  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'name at least one of email, phone, language' });
 
 export async function loadAccount(deps: ApiDeps, accountId: string) {
   const row = await getAccount(deps.db, accountId);
@@ -38,6 +44,9 @@ export async function loadAccount(deps: ApiDeps, accountId: string) {
     locked: b.locked,
     card: b.card ? { ...b.card, bound_at: local(b.card.bound_at) } : null,
     auto_binding: row.auto_binding,
+    email: row.email ?? null,
+    phone: row.phone ?? null,
+    language: (row.language ?? 'en') as 'en' | 'zh-CN',
     created_at: local(row.created_at),
   };
 }
@@ -58,6 +67,14 @@ async function topUpSignals(trx: Knex.Transaction, accountId: string, amount: st
 }
 
 export function accountRoutes(deps: ApiDeps): RouteDef[] {
+  // Issue #15: the owner (or an operator) sets where messages go; only the fields given change.
+  async function patchAccount({ params, body, principal }: RouteContext<IdParams, unknown, z.infer<typeof patchAccountBody>>): Promise<RouteResult> {
+    assertAccountAccess(principal, params.id);
+    const found = await updateAccountContact(deps.db, params.id, { email: body.email, phone: body.phone, language: body.language });
+    if (!found) throw notFound('account', params.id);
+    return { status: 200, body: await loadAccount(deps, params.id) };
+  }
+
   return [
     defineRoute({
       method: 'post',
@@ -70,7 +87,8 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
       responses: { 201: { description: 'created', schema: accountSchema.extend({ api_key: z.string().nullable().openapi({ description: 'the customer API key, shown once; null when an Idempotency-Key replay answers (secrets are never stored)' }) }) } },
       handler: async ({ body }) => {
         const id = newId('acc');
-        const key = await createAccountWithKey(deps.db, { id, name: body.name, currency: body.currency, customerLevel: body.customer_level });
+        const contact = { email: body.email ?? null, phone: body.phone ?? null, language: body.language ?? 'en' };
+        const key = await createAccountWithKey(deps.db, { id, name: body.name, currency: body.currency, customerLevel: body.customer_level, contact });
         return { status: 201, body: { ...(await loadAccount(deps, id)), api_key: key.secret } };
       },
     }),
@@ -86,6 +104,17 @@ export function accountRoutes(deps: ApiDeps): RouteDef[] {
         assertAccountAccess(principal, params.id);
         return { status: 200, body: await loadAccount(deps, params.id) };
       },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/v1/accounts/{id}',
+      summary: 'Set the contact fields: email, phone (E.164) and the language of messages (en, zh-CN); null clears a field',
+      access: 'owner',
+      tags: ['accounts'],
+      params: idParams,
+      body: patchAccountBody,
+      responses: { 200: { description: 'the account', schema: accountSchema }, 400: errorDoc('VALIDATION.BODY: not an email address, not E.164, or nothing to change') },
+      handler: patchAccount,
     }),
     defineRoute({
       method: 'post',

@@ -17,5 +17,17 @@ export const accountSchema = z.object({
   locked: z.string(),
   card: cardSchema.nullable(),
   auto_binding: z.boolean(),
+  email: z.string().nullable().openapi({ description: 'where email notifications go (issue #15)' }),
+  phone: z.string().nullable().openapi({ description: 'E.164, where SMS notifications go' }),
+  language: z.enum(['en', 'zh-CN']).openapi({ description: 'the language of email and SMS messages' }),
   created_at: z.string(),
 }).openapi('Account');
+
+// Issue #15: the account's contact fields, as POST /v1/accounts and PATCH /v1/accounts/{id} take them.
+// null clears a field; E.164 is "+" then up to 15 digits, the first not 0.
+export const LANGUAGES = ['en', 'zh-CN'] as const;
+export const contactFields = {
+  email: z.email('an email address such as ops@example.com').max(254).nullable().optional(),
+  phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'a phone number in E.164 form such as +8613800138000').nullable().optional(),
+  language: z.enum(LANGUAGES).optional(),
+};

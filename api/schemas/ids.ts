@@ -19,3 +19,6 @@ export const resourceId = z
 
 export const idParams = z.strictObject({ id: resourceId });
 export type IdParams = z.infer<typeof idParams>;
+
+/** A row the API names by its sequence number (notifications, webhook deliveries): a positive integer. */
+export const seqIdParams = z.strictObject({ id: z.string().max(18).regex(/^[1-9][0-9]{0,17}$/, 'not a valid id (a positive integer such as "42")').openapi({ example: '42' }) });

@@ -25,23 +25,28 @@ describe('R-S10 notification outbox delivery', () => {
     expect(rows.map((r) => [r.channel, r.template, r.status])).toEqual([
       ['email', 'subscription.purchased', 'pending'],
       ['in_app', 'subscription.purchased', 'pending'],
+      ['sms', 'subscription.purchased', 'pending'],
     ]);
   });
 
-  it('delivers through the channels, marks sent, and retries a failing channel until it gives up', async () => {
+  it('delivers through the channels, marks sent, and retries a failing channel with backoff until it gives up', async () => {
     const delivered: OutboxNotification[] = [];
     const good: NotificationChannel = { send: async (n) => { delivered.push(n); } };
     const broken: NotificationChannel = { send: async () => { throw new Error('smtp down'); } };
-    const first = await deliverPendingNotifications(t.db, { email: broken, in_app: good });
-    expect(first).toEqual({ sent: 1, failed: 0, retried: 1 });
-    expect(delivered.map((n) => n.channel)).toEqual(['in_app']);
+    const first = await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good });
+    expect(first).toEqual({ sent: 2, failed: 0, retried: 1, skipped: 0 });
+    expect(delivered.map((n) => n.channel).sort()).toEqual(['in_app', 'sms']);
     let email = await t.db('notifications').where({ account_id: 'acc_n1', channel: 'email' }).first();
     expect(email).toMatchObject({ status: 'pending', attempts: 1, last_error: 'smtp down' });
 
-    for (let i = 1; i < MAX_DELIVERY_ATTEMPTS; i++) await deliverPendingNotifications(t.db, { email: broken, in_app: good });
+    // It waits before the next try (30 s, doubling): a second round at once does not send it.
+    expect(new Date(email.next_attempt_at).getTime()).toBeGreaterThan(Date.now() + 20_000);
+    expect(await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good })).toEqual({ sent: 0, failed: 0, retried: 0, skipped: 0 });
+    await t.db('notifications').where({ id: email.id }).update({ next_attempt_at: t.db.fn.now() });
+    for (let i = 1; i < MAX_DELIVERY_ATTEMPTS; i++) await deliverPendingNotifications(t.db, { email: broken, in_app: good, sms: good }, { retryBaseMs: 0 });
     email = await t.db('notifications').where({ account_id: 'acc_n1', channel: 'email' }).first();
     expect(email).toMatchObject({ status: 'failed', attempts: MAX_DELIVERY_ATTEMPTS });
-    expect(await deliverPendingNotifications(t.db, { email: good, in_app: good })).toEqual({ sent: 0, failed: 0, retried: 0 });
+    expect(await deliverPendingNotifications(t.db, { email: good, in_app: good, sms: good })).toEqual({ sent: 0, failed: 0, retried: 0, skipped: 0 });
   });
 
   it('never sends one notification twice when two dispatchers run at once', async () => {
@@ -51,9 +56,9 @@ describe('R-S10 notification outbox delivery', () => {
     }
     const sent: number[] = [];
     const channel: NotificationChannel = { send: async (n) => { sent.push(n.id); await new Promise((r) => setTimeout(r, 2)); } };
-    await Promise.all([1, 2, 3].map(() => deliverPendingNotifications(t.db, { email: channel, in_app: channel }, { limit: 15 })));
-    await deliverPendingNotifications(t.db, { email: channel, in_app: channel });
-    expect(sent).toHaveLength(40);
-    expect(new Set(sent).size).toBe(40);
+    await Promise.all([1, 2, 3].map(() => deliverPendingNotifications(t.db, { email: channel, in_app: channel, sms: channel }, { limit: 15 })));
+    await deliverPendingNotifications(t.db, { email: channel, in_app: channel, sms: channel });
+    expect(sent).toHaveLength(60);
+    expect(new Set(sent).size).toBe(60);
   });
 });

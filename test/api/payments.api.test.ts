@@ -155,8 +155,8 @@ describe('API: payments (SPEC §4, issue #5)', () => {
     it('R-S10: notifications are listed one row per notification and channel, filterable by channel', async () => {
       const rows = await all<Record<string, any>>(`/v1/accounts/${c.id}/notifications`, c.key);
       const purchased = rows.filter((n) => n.template === 'subscription.purchased');
-      expect(purchased.map((n) => n.channel).sort()).toEqual(['email', 'in_app']);
-      expect(purchased[0]).toMatchObject({ account_id: c.id, subscription_id: order.subscription_id, status: expect.stringMatching(/^(pending|sent|failed)$/) });
+      expect(purchased.map((n) => n.channel).sort()).toEqual(['email', 'in_app', 'sms']);
+      expect(purchased[0]).toMatchObject({ account_id: c.id, subscription_id: order.subscription_id, status: expect.stringMatching(/^(pending|sent|failed|skipped)$/) });
       expect(purchased[0].payload).toEqual(expect.objectContaining({ subscription_id: order.subscription_id }));
       expect(purchased[0].created_at).toMatch(LOCAL_INSTANT);
       const email = (await w.as(c.key).get(`/v1/accounts/${c.id}/notifications?channel=email`)).body.data;

@@ -49,6 +49,9 @@ describe('API: buy a monthly host-security/enterprise from cash and let it lapse
       ['purchased', ms(sub.started_at)],
       ['expiry_reminder', ms(sub.expires_at) - 7 * DAY],
       ['grace_entered', ms(sub.expires_at)],
+      // R-S6 "reminders are sent" (issue #15): a week into grace, and the day before it ends.
+      ['grace_reminder', ms(sub.expires_at) + 7 * DAY],
+      ['grace_reminder', ms(sub.forecast.grace_ends_at) - DAY],
       ['frozen', ms(sub.forecast.grace_ends_at)],
       ['released', ms(sub.forecast.frozen_ends_at)],
     ]);

@@ -11,10 +11,9 @@ import { axeViolations, createBrowserWorld, focused, openPage, screenshot, signI
 // and dialog shown for serious and critical violations; each page leaves a screenshot in
 // .artifacts/screenshots.
 //
-// Four tests need routes of API.md v1.1 that another change adds: POST /v1/quotes (the split
-// before paying: buy, renew, upgrade) and POST /v1/notifications/{id}/read. They are written
-// against the contract and fail until those routes exist; the rest of each path runs first
-// and the check that needs the route comes last, so a failure names only the missing piece.
+// Four tests use routes of API.md v1.1: POST /v1/quotes (the split before paying: buy, renew,
+// upgrade) and POST /v1/notifications/{id}/read. They were written against the contract before
+// the routes existed, so the check that needs the route comes last in each path.
 
 const HOUR = 3_600_000;
 const inDays = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString();

@@ -6,6 +6,11 @@ import { ConfigError, loadConfig } from '../../common/config';
 import { temporalConnectionOptions } from '../../common/temporal-connection';
 
 describe('configuration is validated at start (issue #3)', () => {
+  it('issue #15: SMTP and status change call settings (an empty SMTP_URL means unset)', () => {
+    expect(loadConfig({ SMTP_URL: '' }).SMTP_URL).toBeUndefined();
+    expect(loadConfig({ SMTP_URL: 'smtps://user:p%40ss@mail.example.com:465', SMTP_FROM: 'Billing <billing@example.com>' })).toMatchObject({ SMTP_URL: 'smtps://user:p%40ss@mail.example.com:465', SMTP_FROM: 'Billing <billing@example.com>', SMS_PROVIDER: 'sandbox', WEBHOOK_RETRY_BASE_MS: 30_000, WEBHOOK_TIMEOUT_MS: 10_000 });
+  });
+
   it('takes the documented defaults', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', BILLING_UTC_OFFSET: '+08:00', GRACE_DAYS_STANDARD: 15, RETENTION_DAYS_KEY_ACCOUNT: 30 });
@@ -17,6 +22,10 @@ describe('configuration is validated at start (issue #3)', () => {
     ['GRACE_DAYS_STANDARD', '-1', /GRACE_DAYS_STANDARD/],
     ['DATABASE_URL', 'not a url', /DATABASE_URL/],
     ['QUOTAFLOW_OPERATOR_KEY', 'short', /QUOTAFLOW_OPERATOR_KEY: must be at least 24 characters/],
+    ['SMTP_URL', 'http://mail.example.com', /SMTP_URL: must look like smtp:\/\/user:pass@host:587/],
+    ['SMTP_FROM', 'billing at example', /SMTP_FROM: must be an address/],
+    ['SMS_PROVIDER', 'carrier-pigeon', /SMS_PROVIDER/],
+    ['WEBHOOK_RETRY_BASE_MS', '0', /WEBHOOK_RETRY_BASE_MS/],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -290,6 +290,10 @@ function stringCandidates(name: string, node: JsonSchema, ctx: ExampleContext, v
     scope: [firstProduct.product],
     deduction_day: ['2031-01-15'],
     deduction_date: ['2031-01-15'],
+    url: ['https://protect.example.com/quotaflow'],
+    secret: ['whsec_example_0123456789'],
+    email: ['ops@example.com'],
+    phone: ['+8613800138000'],
   };
   out.push(...(hints[name] ?? []), '10.00', '10', '1', 'example', 'host', '2031-01-15');
   if (node.pattern) {

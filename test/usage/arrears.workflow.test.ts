@@ -139,6 +139,16 @@ describe('pay-per-use arrears (R-U5)', () => {
     expect((await world.as(c.key).post(`/v1/accounts/${c.id}/top-ups`, { amount: '20.00' }, `t-${c.id}`)).status).toBe(201);
     expect(await arrears(c, (b) => b.arrears_status === 'none')).toMatchObject({ arrears_status: 'none', outstanding: '0.00' });
     expect((await protection(c, protectionId)).status).toBe('active');
+    // R-I4's example: grace 15 days → resource.freeze; a top-up paying the whole debt → resource.unfreeze.
+    // (the restore's read-model write may land just after the workflow answers the query)
+    const readChanges = () => world.db('status_change_events').where({ account_id: c.id }).orderBy([{ column: 'created_at' }, { column: 'type' }]);
+    let changes = await readChanges();
+    for (let i = 0; i < 100 && changes.length < 5; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      changes = await readChanges();
+    }
+    expect(changes.map((e) => e.type)).toEqual(['arrears.grace', 'arrears.frozen', 'resource.freeze', 'arrears.restored', 'resource.unfreeze']);
+    expect(changes[2].data).toMatchObject({ account_id: c.id, scope: 'pay_per_use', arrears_status: 'frozen', outstanding: '14.44' });
 
     await advanceTo(settledAt + 15 * DAY + 4 * HOUR + 4 * 60_000); // 15:05: the 13:00 and 14:00 hours are settled
     const [fourteen, thirteen, eleven] = (await world.as(c.key).get(`/v1/accounts/${c.id}/bills?limit=3`)).body.data;

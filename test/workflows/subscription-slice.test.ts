@@ -57,13 +57,15 @@ describe('subscription lifecycle without renewal (R-S1, R-S6…S8, R-A4)', () =>
         ['purchased', 'active', startedAt],
         ['expiry_reminder', 'active', expected - 7 * DAY], // R-S10
         ['grace_entered', 'grace', expected],
+        ['grace_reminder', 'grace', expected + 7 * DAY], // R-S6: reminders during grace (issue #15)
+        ['grace_reminder', 'grace', expected + 14 * DAY], // the day before protection stops
         ['frozen', 'frozen', expected + 15 * DAY],
         ['released', 'released', expected + 30 * DAY],
       ]);
       const final = await world.db('subscriptions').where({ id: subscriptionId }).first();
       expect(final.status).toBe('released');
       const notes = await world.db('notifications').where({ subscription_id: subscriptionId, channel: 'email' }).orderBy('id').pluck('template');
-      expect(notes).toEqual(['subscription.purchased', 'subscription.expiry_reminder', 'subscription.grace', 'subscription.frozen', 'subscription.released']);
+      expect(notes).toEqual(['subscription.purchased', 'subscription.expiry_reminder', 'subscription.grace', 'subscription.grace_reminder', 'subscription.grace_reminder', 'subscription.frozen', 'subscription.released']);
     });
   });
 

@@ -296,6 +296,7 @@ export const en = {
   'tpl.subscription.deduction_failed': 'An automatic renewal payment for {product} · {edition} failed. It expires {expires_at}.',
   'tpl.subscription.expiry_reminder': '{product} · {edition} expires {expires_at}.',
   'tpl.subscription.grace': '{product} · {edition} expired and is in its grace period: renew to keep protection.',
+  'tpl.subscription.grace_reminder': 'Reminder: {product} · {edition} is in its grace period; protection stops {grace_ends_at} unless it is renewed.',
   'tpl.subscription.frozen': '{product} · {edition} is frozen: protection has stopped. Renew to restore it.',
   'tpl.subscription.isolated': '{product} · {edition} is isolated: protection has stopped. Renew to restore it.',
   'tpl.subscription.released': '{product} · {edition} was released.',

@@ -298,6 +298,7 @@ export const zh: Record<MessageKey, string> = {
   'tpl.subscription.deduction_failed': '{product} · {edition} 自动续费扣款失败，将于 {expires_at} 到期。',
   'tpl.subscription.expiry_reminder': '{product} · {edition} 将于 {expires_at} 到期。',
   'tpl.subscription.grace': '{product} · {edition} 已到期，处于宽限期：请续费以保持防护。',
+  'tpl.subscription.grace_reminder': '提醒：{product} · {edition} 处于宽限期，如未续费，防护将于 {grace_ends_at} 停止。',
   'tpl.subscription.frozen': '{product} · {edition} 已冻结，防护已停止。续费即可恢复。',
   'tpl.subscription.isolated': '{product} · {edition} 已隔离，防护已停止。续费即可恢复。',
   'tpl.subscription.released': '{product} · {edition} 已释放。',

@@ -23,7 +23,7 @@ export function NotificationsPage() {
     const p = n.payload ?? {};
     const params: Record<string, string> = {};
     for (const [k, v] of Object.entries(p)) if (typeof v === 'string' || typeof v === 'number') params[k] = String(v);
-    if (typeof p.expires_at === 'string') params.expires_at = localTime(p.expires_at);
+    for (const [k, v] of Object.entries(p)) if (k.endsWith('_at') && typeof v === 'string') params[k] = localTime(v);
     for (const k of ['refund', 'outstanding', 'amount']) if (typeof p[k] === 'string') params[k] = money(p[k] as string, currency);
     return hasMessage(key) ? t(key, params) : t('tpl.unknown', { template: n.template });
   }

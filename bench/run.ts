@@ -56,6 +56,9 @@ const SECTIONS: Section[] = [
   // The renewal storm starts its own Temporal dev server. A section that would rather get one from
   // the runner sets `needsTemporal: true` and receives a TemporalBenchContext.
   { name: 'renewal-storm', module: 'renewal-storm.bench', exportName: 'runRenewalStormBench' },
+  // Issue 14: purchase latency through the API against a bare endpoint that starts one workflow.
+  // On the runner's Temporal server: a dev server, or BENCH_TEMPORAL_ADDRESS (e.g. the cluster).
+  { name: 'api-latency', module: 'api-latency.bench', exportName: 'runApiLatencyBench', needsTemporal: true },
 ];
 
 type SectionFn = (ctx: BenchContext | TemporalBenchContext) => Promise<Record<string, number>>;

@@ -1,3 +1,4 @@
+import { freePort } from '../../common/net';
 import { parseMetrics, Scrape } from '../support/prometheus';
 import { Stack, startStack } from '../stack/stack';
 import { customer } from './support/scenario';
@@ -50,6 +51,7 @@ describe('the worker process\'s /metrics and probes (issue 14)', () => {
 
     for (const w of stack.workers) {
       expect((await fetch(`${w.metricsUrl}/health/live`)).status).toBe(200);
+      expect((await fetch(`${w.metricsUrl}/nothing`)).status).toBe(404);
       const ready = await fetch(`${w.metricsUrl}/health/ready`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ status: 'ok', db: 'ok', temporal: 'ok' });
@@ -79,6 +81,16 @@ describe('graceful shutdown on SIGTERM (issue 14)', () => {
     expect(api.log()).toMatch(/"msg":"api stopped"/);
     await expect(fetch(`${stack.apiUrl}/health/live`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
     await stack.startApi();
+  });
+
+  it('METRICS_PORT moves the API\'s /metrics to a port of its own, off the public one', async () => {
+    const port = await freePort();
+    await stack.api!.stop();
+    await stack.startApi({ METRICS_PORT: String(port) });
+    expect((await fetch(`${stack.apiUrl}/metrics`)).status).toBe(404);
+    expect((await fetch(`${stack.apiUrl}/health/ready`)).status).toBe(200);
+    const own = await scrape(`http://127.0.0.1:${port}`);
+    expect(own.metrics.value('quotaflow_http_requests_total', { route: '/health/ready', method: 'GET', status: '200' })).toBeGreaterThanOrEqual(1);
   });
 
   it('the worker drains: a charge in flight when SIGTERM arrives completes, the process exits 0, and the next worker finishes the purchase', async () => {

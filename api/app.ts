@@ -6,12 +6,15 @@ import type { PaymentEngine } from '../payments/payment-engine';
 import type { ArrearsPeriods, CustomerLevel } from '../billing/renewal-schedule';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../common/logger';
+import { setOperationalSource } from '../common/metrics';
+import { readOperationalSnapshot } from '../store/metrics.store';
 import { orderAccountId } from '../store/orders.store';
 import { subscriptionAccountId } from '../store/subscriptions.store';
 import { createAuthenticator } from './auth';
 import { ApiError, errorBody, toApiError } from './errors';
 import { mountRoutes, registerOpenApi, RouteDef } from './http';
 import { createIdempotency } from './idempotency';
+import { httpMetrics, metricsHandler, nameRoute } from './metrics';
 import { createRateLimiter } from './rate-limit';
 import { accountRoutes } from './routes/accounts.routes';
 import { billingPage, BILLING_PAGE_MOUNT } from './routes/billing-page';
@@ -50,6 +53,13 @@ export interface ApiDeps {
     arrears: Record<CustomerLevel, ArrearsPeriods>; // R-A4
     rateLimitPerMinute?: number;
   };
+  /** true once the process is shutting down: /health/ready answers 503 so traffic moves away */
+  draining?: () => boolean;
+  /**
+   * Serve GET /metrics on this app (default). api/main.ts turns it off when METRICS_PORT puts
+   * the metrics on a port of their own.
+   */
+  serveMetrics?: boolean;
 }
 
 /** Every route of the API, in one table (the auth matrix test and the OpenAPI document read it). */
@@ -85,13 +95,19 @@ export function createApp(deps: ApiDeps): express.Express {
   app.set('trust proxy', false);
   // Answers carry balances and, once, secrets: nothing in between may keep a copy.
   app.use((_req, res, next) => { res.setHeader('Cache-Control', 'no-store'); next(); });
+  // First, so a request refused by the body parser or a 404 is counted too.
+  app.use(httpMetrics());
   app.use(express.json({ limit: '1mb', strict: true }));
 
+  // The gauges read from Postgres at scrape are the API's to report: one answer per deployment,
+  // where each worker replica reporting them would multiply every sum over instances.
+  setOperationalSource(() => readOperationalSnapshot(deps.db));
   const routes = buildRoutes(deps);
   const openapi = buildOpenApiDocument(routes);
-  app.get('/v1/openapi.json', (_req, res) => { res.json(openapi); });
-  app.get('/docs', (_req, res) => { res.type('html').send(docsPage('/v1/openapi.json')); });
-  app.use(BILLING_PAGE_MOUNT, billingPage());
+  if (deps.serveMetrics !== false) app.get('/metrics', metricsHandler());
+  app.get('/v1/openapi.json', (_req, res) => { nameRoute(res, '/v1/openapi.json'); res.json(openapi); });
+  app.get('/docs', (_req, res) => { nameRoute(res, '/docs'); res.type('html').send(docsPage('/v1/openapi.json')); });
+  app.use(BILLING_PAGE_MOUNT, (_req, res, next) => { nameRoute(res, `${BILLING_PAGE_MOUNT}/*`); next(); }, billingPage());
 
   const router = express.Router();
   mountRoutes(router, routes, {

@@ -2,6 +2,7 @@ import { extendZodWithOpenApi, OpenAPIRegistry } from '@asteasolutions/zod-to-op
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z, ZodError, ZodType } from 'zod';
 import { ApiError } from './errors';
+import { nameRoute } from './metrics';
 import type { Principal } from './auth';
 
 extendZodWithOpenApi(z);
@@ -102,6 +103,7 @@ export interface Middlewares {
 export function mountRoutes(router: Router, routes: RouteDef[], mw: Middlewares): void {
   for (const route of routes) {
     router[route.method](expressPath(route.path), async (req: Request, res: Response, next: NextFunction) => {
+      nameRoute(res, route.path); // the metrics label: the template, never the raw path
       try {
         let principal: Principal | null;
         try {

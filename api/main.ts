@@ -1,12 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
+import express from 'express';
 import { createDb, migrateLatest } from '../common/db';
 import { ConfigError, loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
+import { collectProcessMetrics } from '../common/metrics';
 import { temporalConnectionOptions } from '../common/temporal-connection';
 import { createServices } from '../app/services';
 import { createApp } from './app';
 import { ensureOperatorKey } from './auth';
-import { listen } from './server';
+import { metricsHandler } from './metrics';
+import { listen, RunningServer } from './server';
 
 // `npm run api`: the API alone against an external Temporal and Postgres.
 async function main(): Promise<void> {
@@ -19,17 +22,46 @@ async function main(): Promise<void> {
   const services = createServices(config, db);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const app = createApp({ db, temporal, payments: services.payments, catalog: services.catalog, logger, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears } });
+  collectProcessMetrics();
+  let draining = false;
+  // METRICS_PORT unset: /metrics on the API's own port. Set: on that port only (0: nowhere), so
+  // the public listener can be exposed without it (docs/production.md).
+  const separateMetrics = config.METRICS_PORT !== undefined;
+  const app = createApp({
+    db, temporal, payments: services.payments, catalog: services.catalog, logger,
+    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears },
+    draining: () => draining,
+    serveMetrics: !separateMetrics,
+  });
   const server = await listen(app, config.PORT, config.HOST);
-  logger.info({ url: `http://${config.HOST}:${config.PORT}` }, 'api listening');
-  const stop = async () => {
-    logger.info('shutting down api');
-    await server.close();
-    await connection.close();
-    await db.destroy();
+  let metricsServer: RunningServer | null = null;
+  if (separateMetrics && config.METRICS_PORT) {
+    const metricsApp = express();
+    metricsApp.get('/metrics', metricsHandler());
+    metricsServer = await listen(metricsApp, config.METRICS_PORT, config.METRICS_HOST ?? config.HOST);
+    logger.info({ url: `http://${config.METRICS_HOST ?? config.HOST}:${metricsServer.port}/metrics` }, 'api metrics listening');
+  }
+  logger.info({ url: `http://${config.HOST}:${server.port}` }, 'api listening');
+
+  // Graceful shutdown: readiness fails at once (a load balancer stops sending), the listener
+  // stops accepting, requests in flight get their answers, then the connections close. Hard
+  // exit if that takes longer than 30 s (listen() already cuts connections at 10 s).
+  let stopping: Promise<void> | null = null;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    draining = true;
+    logger.info({ signal }, 'shutting down api: finishing requests in flight');
+    setTimeout(() => { logger.error('api shutdown took over 30 s; exiting'); process.exit(1); }, 30_000).unref();
+    stopping = (async () => {
+      await server.close();
+      await metricsServer?.close();
+      await connection.close();
+      await db.destroy();
+      logger.info('api stopped');
+    })().then(() => process.exit(0), (err) => { logger.error({ err }, 'api shutdown failed'); process.exit(1); });
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((err) => {

@@ -69,15 +69,18 @@ async function waitFor(check: () => Promise<number>, target: number, timeoutMs: 
   }
 }
 
-export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) => void; n?: number }): Promise<Record<string, number>> {
+export async function runRenewalStormBench(ctx: { db: Knex; log: (line: string) => void; n?: number; temporal?: { address: string } }): Promise<Record<string, number>> {
   const n = ctx.n ?? Number(process.env.BENCH_STORM_N ?? 500);
   const logger = createLogger('bench', 'warn');
   const dir = mkdtempSync(join(tmpdir(), 'quotaflow-bench-temporal-'));
-  const port = await freePort();
-  const server = await startDevServer({
-    cli: resolveTemporalCli(process.env.QUOTAFLOW_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'quotaflow'), process.env.TEMPORAL_CLI_PATH),
-    dataDir: null, port, uiPort: await freePort(), namespace: 'default', logger,
-  });
+  // Its own in-memory dev server, unless the runner gives it one (BENCH_TEMPORAL=cluster: the
+  // real server on Postgres, issue 14), which it then leaves running.
+  const server = ctx.temporal
+    ? { address: ctx.temporal.address, stop: async () => undefined }
+    : await startDevServer({
+      cli: resolveTemporalCli(process.env.QUOTAFLOW_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'quotaflow'), process.env.TEMPORAL_CLI_PATH),
+      dataDir: null, port: await freePort(), uiPort: await freePort(), namespace: 'default', logger,
+    });
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });

@@ -10,6 +10,7 @@ import { EmbeddedPostgresHandle, startEmbeddedPostgres } from '../common/embedde
 import { createLogger } from '../common/logger';
 import { installTemporalLogging } from '../workers/runtime';
 import { freePort } from '../common/net';
+import { postgresTargetFromUrl, resolveClusterServer, startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../common/temporal-cluster';
 import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-server';
 
 // `npm run bench`: every bench section found in this folder, each on a fresh, migrated database
@@ -22,6 +23,9 @@ import { resolveTemporalCli, startDevServer } from '../common/temporal-dev-serve
 //   DATABASE_URL      use this server (a database is created and dropped per section)
 //   BENCH_TEMPORAL_ADDRESS   a running Temporal server for sections that need one; otherwise a
 //                     dev server (the CLI from `npm run setup:temporal`) is started on demand
+//   BENCH_TEMPORAL=cluster   the real Temporal server 1.29.1 on the bench's Postgres instead
+//                     (`npm run setup:temporal-cluster` first), for every section that talks to
+//                     Temporal, the renewal storm included (issue 14)
 
 /** What every section gets. A section module exports `async function <export>(ctx)`. */
 export interface BenchContext {
@@ -56,6 +60,9 @@ const SECTIONS: Section[] = [
   // The renewal storm starts its own Temporal dev server. A section that would rather get one from
   // the runner sets `needsTemporal: true` and receives a TemporalBenchContext.
   { name: 'renewal-storm', module: 'renewal-storm.bench', exportName: 'runRenewalStormBench' },
+  // Issue 14: purchase latency through the API against a bare endpoint that starts one workflow.
+  // On the runner's Temporal server: a dev server, or BENCH_TEMPORAL_ADDRESS (e.g. the cluster).
+  { name: 'api-latency', module: 'api-latency.bench', exportName: 'runApiLatencyBench', needsTemporal: true },
 ];
 
 type SectionFn = (ctx: BenchContext | TemporalBenchContext) => Promise<Record<string, number>>;
@@ -132,8 +139,8 @@ async function main(): Promise<number> {
       try {
         await migrateLatest(db);
         let ctx: BenchContext | TemporalBenchContext = { db, log, scale, databaseUrl };
-        if (section.needsTemporal) {
-          temporal ??= await startTemporal(tmp, stops);
+        if (section.needsTemporal || (process.env.BENCH_TEMPORAL === 'cluster' && section.name === 'renewal-storm')) {
+          temporal ??= await startTemporal(tmp, stops, adminUrl);
           ctx = { ...ctx, temporal: { address: temporal.address, namespace: 'default', taskQueue: `bench-${section.name}-${randomBytes(3).toString('hex')}` } };
         }
         results[section.name] = await fn(ctx);
@@ -165,9 +172,21 @@ async function withAdmin<T>(url: string, fn: (a: Knex) => Promise<T>): Promise<T
   }
 }
 
-async function startTemporal(tmp: string, stops: (() => Promise<void>)[]): Promise<{ address: string }> {
+async function startTemporal(tmp: string, stops: (() => Promise<void>)[], adminUrl: string): Promise<{ address: string }> {
   if (process.env.BENCH_TEMPORAL_ADDRESS) return { address: process.env.BENCH_TEMPORAL_ADDRESS };
   const config = loadConfig();
+  if (process.env.BENCH_TEMPORAL === 'cluster') {
+    const server = await startTemporalCluster({
+      install: resolveClusterServer(config.QUOTAFLOW_CACHE_DIR),
+      postgres: postgresTargetFromUrl(adminUrl),
+      runDir: join(tmp, 'temporal-cluster'),
+      namespace: 'default',
+      retentionDays: 1,
+    });
+    stops.push(() => server.stop());
+    log(`temporal: the real server ${TEMPORAL_SERVER_VERSION} on Postgres at ${server.address}`);
+    return server;
+  }
   const server = await startDevServer({
     cli: resolveTemporalCli(config.QUOTAFLOW_CACHE_DIR, config.TEMPORAL_CLI_PATH),
     dataDir: join(tmp, 'temporal'),

@@ -35,6 +35,11 @@ const schema = z.object({
   TEMPORAL_TLS_KEY: unlessEmpty(pemFile),
   TEMPORAL_TLS_CA: unlessEmpty(pemFile),
   TEMPORAL_API_KEY: unlessEmpty(z.string()),
+  // /metrics and the probes (docs/production.md). The worker serves them on METRICS_PORT (default
+  // 9464; 0 turns them off). The API serves /metrics on PORT unless METRICS_PORT is set, then
+  // on that port of its own (bound to METRICS_HOST, default HOST), 0 turning it off.
+  METRICS_PORT: unlessEmpty(port),
+  METRICS_HOST: unlessEmpty(z.string()),
   BILLING_UTC_OFFSET: offset.default('+08:00'), // R-T1
   GRACE_DAYS_STANDARD: days.default(15), // R-A4
   RETENTION_DAYS_STANDARD: days.default(15),

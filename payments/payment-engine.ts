@@ -1,4 +1,5 @@
 import { capturePhase } from './capture';
+import { chargePath, countCharge } from './charge-metrics';
 import { quotePhase } from './quote';
 import { fundingPhase } from './funding';
 import type { BalanceCheck } from './ledger';
@@ -32,16 +33,24 @@ export function createPaymentEngine(deps: PaymentEngineDeps) {
     const req = validateCharge(input);
     // Two tries: a concurrent first use of the same key on another account loses the unique race
     // and, on the second pass, finds the winner's order (→ replay or IDEMPOTENCY.MISMATCH).
-    let reserved: { order: OrderRow; resumed: boolean };
+    let reserved: { order: OrderRow; resumed: boolean; path?: string };
     try {
       reserved = await reserve(req);
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
       reserved = await reserve(req);
     }
-    const { order, resumed } = reserved;
-    if (order.status !== 'pending') return toChargeResult(order);
-    return settleCard(order, resumed);
+    const { order, resumed, path } = reserved;
+    if (order.status !== 'pending') {
+      // Decided in the reserve (paid without the card, or refused: not covered and no card),
+      // unless it is an earlier charge replayed for its key, counted when it was decided.
+      if (!resumed) countCharge(order, path ?? chargePath(order));
+      return toChargeResult(order);
+    }
+    const planned = chargePath(order); // before a decline zeroes the parts
+    const result = await settleCard(order, resumed);
+    countCharge({ status: result.order.status, failure_code: result.status === 'failed' ? result.code : null }, planned);
+    return result;
   }
 
   return {

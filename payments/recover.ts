@@ -1,4 +1,5 @@
 import type { CapturePhase } from './capture';
+import { chargePath, countCharge } from './charge-metrics';
 import type { EngineContext } from './context';
 import type { OrderRow } from './types';
 
@@ -24,6 +25,8 @@ export function recoverPhase(ctx: EngineContext, phases: { applyGatewayOutcome: 
       try {
         const result = await gateway.getCharge(`charge:${o.idempotency_key}`);
         const after = await applyGatewayOutcome(o.id, result);
+        // A charge whose process died is decided here; its retried activity then replays it.
+        countCharge(after, chargePath(o));
         if (after.status === 'paid') counts.captured += 1;
         else if (after.status === 'failed') counts.released += 1;
       } catch (err) {

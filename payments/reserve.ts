@@ -3,6 +3,7 @@ import Decimal from 'decimal.js';
 import type { Knex } from 'knex';
 import { chooseCoupon, chooseDiscount, splitCharge, SplitParts } from '../billing/payments';
 import { PaymentError } from './errors';
+import { chargePath } from './charge-metrics';
 import { newId } from './ids';
 import { BalanceRow, lockBalances } from './ledger';
 import { checkCurrency, idempotencyMismatch, optionalText, parseInstant, parseMoney, requestHash, requireText } from './validation';
@@ -64,7 +65,7 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
    *  - capture at once (no card part: nothing left that could fail outside this transaction), or
    *  - lock the coupon/cash/credit parts and leave the order pending for the card (R-P4).
    */
-  async function reserve(req: ValidCharge): Promise<{ order: OrderRow; resumed: boolean }> {
+  async function reserve(req: ValidCharge): Promise<{ order: OrderRow; resumed: boolean; path?: string }> {
     return db.transaction(async (trx) => {
       const now = req.at ?? clock.now();
       // The account lock and, in the same statement, whether there is anything more to read: an
@@ -127,7 +128,8 @@ export function reservePhase(ctx: EngineContext, phases: { capture: CapturePhase
           completed_at: now,
         };
         await trx('orders').insert(failed);
-        return { order: failed, resumed: false };
+        // The metrics' path is what would have paid, before the refusal zeroed the parts.
+        return { order: failed, resumed: false, path: chargePath(row) };
       }
 
       if (new Decimal(split.card).isZero()) {

@@ -1,6 +1,8 @@
-import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import { InjectedSinks, NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from '../common/logger';
+import { renewals, retryBoundHits } from '../common/metrics';
 import { createActivities, ActivityDeps } from '../activities';
+import type { QuotaflowMetricsSinks } from '../workflows/metrics.sinks';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -12,6 +14,18 @@ export interface WorkerSetup {
   logger?: Logger;
 }
 
+/**
+ * Workflows' metric reports (workflows/metrics.sinks.ts) into the process's registry. Not called
+ * during replay (callDuringReplay defaults to false), so each event counts once per process
+ * that decided it.
+ */
+export const metricsSinks: InjectedSinks<QuotaflowMetricsSinks> = {
+  metrics: {
+    renewal: { fn: (_info, result) => renewals.inc({ result }) },
+    retryBoundHit: { fn: (_info, activity) => retryBoundHits.inc({ activity }) },
+  },
+};
+
 /** Builds the quotaflow worker: the workflow bundle plus every activity bound to its deps. */
 export async function createWorker(setup: WorkerSetup): Promise<Worker> {
   const options: WorkerOptions = {
@@ -20,9 +34,14 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     taskQueue: setup.taskQueue,
     workflowBundle: setup.workflowBundle,
     activities: createActivities(setup.deps),
+    sinks: metricsSinks,
     // A renewal storm (issue #6 bench) puts hundreds of workflows on one instant.
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 100,
+    // Graceful shutdown (SIGTERM, a deploy): stop polling, let the activities in flight finish
+    // for up to 20 s (a charge waiting on the card gateway), then cancel what is left; their
+    // retries run on another replica, idempotent on their business keys (R-P5).
+    shutdownGraceTime: '20 seconds',
   };
   return Worker.create(options);
 }

@@ -16,6 +16,7 @@ import { frozenEndsAt, graceEndsAt, isolationEndsAt, validateDeductionDate } fro
 import { renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
 import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from './search-attributes';
 import { asRefusal, boundedActivities } from './bounded-activities';
+import { metricsSink } from './metrics.sinks';
 import {
   AutoRenewRequest,
   CommandResult,
@@ -85,7 +86,12 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   let busy = false; // one money-moving step at a time (auto attempt, renewal, upgrade, refund)
 
   // Local activities, bounded; past the bound a regular activity (see bounded-activities.ts).
-  const acts = boundedActivities<Activities>({ onBoundHit: () => { state = { ...state, retryBoundHits: (state.retryBoundHits ?? 0) + 1 }; } });
+  const acts = boundedActivities<Activities>({
+    onBoundHit: (activity) => {
+      state = { ...state, retryBoundHits: (state.retryBoundHits ?? 0) + 1 };
+      metricsSink.retryBoundHit(activity);
+    },
+  });
 
   const view = (): SubscriptionView => ({ ...state, forecast: forecast(state, Date.now()), purchase });
   const bump = () => { version += 1; };
@@ -157,6 +163,16 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     const at = trigger === 'schedule' ? scheduledAt : Date.now();
     const attempt = state.attemptsThisTerm + 1;
     const period = state.renewalPeriod;
+    // quotaflow_renewals_total: a term's renewal is due once (its first attempt); every attempt,
+    // daily retries included, is attempted, and ends succeeded or failed.
+    if (attempt === 1) metricsSink.renewal('due');
+    metricsSink.renewal('attempted');
+    const renewed = await attemptRenewalOnce(trigger, at, attempt, period);
+    metricsSink.renewal(renewed ? 'succeeded' : 'failed');
+    return renewed;
+  }
+
+  async function attemptRenewalOnce(trigger: 'schedule' | 'immediate' | 'top_up', at: number, attempt: number, period: Term): Promise<boolean> {
     // R-P5: a business key per attempt; never the activity id, which restarts after continue-as-new.
     const key = `${state.subscriptionId}:term:${state.termNumber + 1}:attempt:${attempt}`;
     if (!state.leanRenewal) return attemptRenewalInSteps(trigger, at, attempt, period, key);

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { parser as promql } from '@prometheus-io/lezer-promql';
+import { charges, httpRequestDuration, httpRequests, registry, renewals, retryBoundHits } from '../../common/metrics';
 
 // Issue 14: Prometheus' own checker on ops/prometheus/ — the rule and config syntax, the alert
 // annotations' templates, and the alerts' unit tests (alerts.test.yml: each fires on the series
@@ -20,7 +22,11 @@ function promtoolPath(): string {
 }
 
 function promtool(...args: string[]): { status: number | null; output: string } {
-  const r = spawnSync(promtoolPath(), args, { cwd: PROM_DIR, encoding: 'utf8', timeout: 60_000 });
+  return promtoolWith(undefined, ...args);
+}
+
+function promtoolWith(input: string | undefined, ...args: string[]): { status: number | null; output: string } {
+  const r = spawnSync(promtoolPath(), args, { cwd: PROM_DIR, encoding: 'utf8', timeout: 60_000, input });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -47,5 +53,29 @@ describe('ops/prometheus, checked by promtool 3.5.0', () => {
     const r = promtool('test', 'rules', 'alerts.test.yml');
     expect(r.output).toMatch(/SUCCESS/);
     expect(r.status).toBe(0);
+  });
+
+  it('lints what quotaflow exports (promtool check metrics: names, units, help, types)', async () => {
+    // One sample of each, as after a little traffic, so every family has series to lint.
+    httpRequests.inc({ route: '/v1/subscriptions', method: 'POST', status: '201' });
+    httpRequestDuration.observe({ route: '/v1/subscriptions', method: 'POST', status: '201' }, 0.042);
+    charges.inc({ outcome: 'paid', path: 'coupon+cash+card' });
+    renewals.inc({ result: 'due' });
+    retryBoundHits.inc({ activity: 'renewTerm' });
+    const r = promtoolWith(await registry.metrics(), 'check', 'metrics');
+    expect(r.output).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('alerts only on metrics the app exports now (or Prometheus\' own `up`)', async () => {
+    const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
+    const rules = parse(readFileSync(join(PROM_DIR, 'alerts.yml'), 'utf8')).groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules);
+    for (const rule of rules) {
+      const tree = promql.parse(rule.expr);
+      const names: string[] = [];
+      tree.iterate({ enter: (n) => { if (n.name === 'Identifier') names.push(rule.expr.slice(n.from, n.to)); } });
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect({ alert: rule.alert, name, exported: name === 'up' || exported.has(name) }).toEqual({ alert: rule.alert, name, exported: true });
+    }
   });
 });

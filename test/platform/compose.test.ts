@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import Ajv from 'ajv';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { parse } from 'yaml';
+import { registry } from '../../common/metrics';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 // Issue 14: CI has no Docker engine, so the production compose file and its Prometheus and
@@ -21,6 +22,15 @@ const QUOTAFLOW_METRICS = [
   'quotaflow_subscriptions', 'quotaflow_settlement_lag_seconds', 'quotaflow_outbox_backlog', 'quotaflow_retry_bound_hit_total',
 ];
 const HISTOGRAM_SERIES = ['_bucket', '_sum', '_count'].map((s) => `quotaflow_http_request_duration_seconds${s}`);
+
+describe('the metric names ops/ reads are the ones the app exports (issue 14)', () => {
+  it('common/metrics.ts registers exactly the names of docs/production.md', async () => {
+    const exported = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('quotaflow_'));
+    expect(exported.sort()).toEqual([...QUOTAFLOW_METRICS].sort());
+    const doc = read('docs/production.md');
+    for (const m of QUOTAFLOW_METRICS) expect(doc).toContain(`\`${m}\``);
+  });
+});
 
 /** The metric names a PromQL expression reads; throws where it does not parse. */
 function metricsIn(expr: string): string[] {

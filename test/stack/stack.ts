@@ -26,17 +26,22 @@ export interface Stack {
   databaseUrl: string;
   taskQueue: string;
   temporal: { address: string; namespace: string };
-  workers: ManagedProcess[];
+  workers: StackWorker[];
   api: ManagedProcess | null;
   /** the environment every quotaflow process of this stack gets */
   env: NodeJS.ProcessEnv;
   http: HttpClient;
   /** starts one more worker process (with extra environment, e.g. QUOTAFLOW_FAULT) and waits until it polls */
-  addWorker(env?: Record<string, string>): Promise<ManagedProcess>;
+  addWorker(env?: Record<string, string>): Promise<StackWorker>;
   /** starts the API again (after it was stopped or killed) on the same port, with extra environment */
   startApi(env?: Record<string, string>): Promise<ManagedProcess>;
   /** stops the API, then the workers (SIGTERM, SIGKILL after 15 s), then drops the database */
   stop(): Promise<void>;
+}
+
+/** A worker process and where its metrics server answers (/metrics, /health/live, /health/ready). */
+export interface StackWorker extends ManagedProcess {
+  metricsUrl: string;
 }
 
 export interface StackOptions {
@@ -83,7 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
   };
   const timeout = opts.startTimeoutMs ?? 90_000;
-  const workers: ManagedProcess[] = [];
+  const workers: StackWorker[] = [];
   let api: ManagedProcess | null = null;
   const stop = async () => {
     await api?.stop();
@@ -97,7 +102,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const addWorker = async (extra: Record<string, string> = {}) => {
     const n = workers.length + 1;
-    const w = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env: { ...env, ...extra }, logFile: join(logDir, `worker-${n}.log`), cwd: ROOT });
+    // Each worker's metrics server on a port of its own (the default 9464 would collide).
+    const metricsPort = extra.METRICS_PORT ?? String(await freePort());
+    const proc = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env: { ...env, METRICS_PORT: metricsPort, ...extra }, logFile: join(logDir, `worker-${n}.log`), cwd: ROOT });
+    const w: StackWorker = Object.assign(proc, { metricsUrl: `http://127.0.0.1:${metricsPort}` });
     workers.push(w);
     // workers/main.ts logs this once its Temporal worker is created and about to poll.
     await waitFor(`worker-${n} to start polling`, w, timeout, () => w.log().includes('"msg":"worker running"'));

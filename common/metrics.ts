@@ -59,6 +59,8 @@ export interface OperationalSnapshot {
   /** the largest now − settled_through over accounts settling pay-per-use (0 when none) */
   settlementLagSeconds: number;
   outboxBacklogByKind: Record<string, number>;
+  /** releases (R-I4) no status-change endpoint has acknowledged yet */
+  unacknowledgedReleases: number;
 }
 
 // One query round per scrape feeds all three gauges: the first gauge collected reads, the others
@@ -119,6 +121,19 @@ new Gauge({
     const s = await snapshot();
     this.reset();
     for (const [kind, n] of Object.entries(s?.outboxBacklogByKind ?? {})) this.set({ kind }, n);
+  },
+});
+
+// Issue #15: a seller that fails to release in time pays the cost, so a release no endpoint has
+// acknowledged stays visible to operators (GET /v1/status-changes?unacknowledged=true) and here.
+new Gauge({
+  name: 'quotaflow_unacknowledged_releases',
+  help: 'Resource release calls (R-I4) no status-change endpoint has acknowledged yet, read at scrape',
+  registers: [registry],
+  async collect() {
+    const s = await snapshot();
+    this.reset();
+    if (s) this.set(s.unacknowledgedReleases);
   },
 });
 

@@ -2,6 +2,7 @@ import { createLogger } from '../../common/logger';
 import { deliverPendingNotifications } from '../../workers/notification-dispatcher';
 import { createNotificationChannels } from '../../workers/notification-channels';
 import { deliverStatusChanges } from '../../workers/webhook-sender';
+import request from 'supertest';
 import { ApiWorld, createApiWorld } from '../support/api';
 import { ReceivedMail, startReceiver, startSmtpServer } from '../support/receivers';
 import { OFFSET_MINUTES } from '../support/world';
@@ -109,6 +110,14 @@ describe('notifications that arrive and status change calls (issue #15)', () => 
     // The flaky endpoint answered 500: the release is not acknowledged, and operators see it.
     const pending = await w.op().get(`/v1/status-changes?unacknowledged=true&type=resource.release&subscription_id=${sub.id}`);
     expect(pending.body.data).toHaveLength(1);
+    // …and Prometheus sees it (quotaflow_unacknowledged_releases, alert QuotaflowReleaseUnacknowledged).
+    const releasesWaiting = async (): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 1_100)); // the scrape-time gauges reuse a reading for 1 s
+      const m = /^quotaflow_unacknowledged_releases (\d+)$/m.exec((await request(w.app).get('/metrics')).text);
+      return Number(m?.[1]);
+    };
+    const waitingBefore = await releasesWaiting();
+    expect(waitingBefore).toBeGreaterThanOrEqual(1);
     expect(pending.body.data[0]).toMatchObject({ type: 'resource.release', acknowledged: false, deliveries: { delivered: 1, pending: 1 } });
     const log = await w.op().get(`/v1/webhook-deliveries?endpoint_id=${flakyEp.body.id}`);
     expect(log.body.data).toHaveLength(1);
@@ -126,6 +135,7 @@ describe('notifications that arrive and status change calls (issue #15)', () => 
     expect(after.attempt_log.map((a: any) => a.status_code)).toEqual([500, 204]);
     expect(flaky.calls.filter((k) => k.eventId === d.event_id).map((k) => k.signed)).toEqual([true, true]);
     expect((await w.op().get(`/v1/status-changes?unacknowledged=true&type=resource.release&subscription_id=${sub.id}`)).body.data).toEqual([]);
+    expect(await releasesWaiting()).toBe(waitingBefore - 1);
     expect((await w.op().get(`/v1/status-changes?subscription_id=${sub.id}&type=resource.release`)).body.data[0]).toMatchObject({ acknowledged: true, deliveries: { delivered: 2 } });
 
     // A deleted endpoint is called no more; replaying an unknown delivery is 404.

@@ -20,6 +20,7 @@ const yaml = (p: string) => parse(read(p), { merge: true }) as any;
 const QUOTAFLOW_METRICS = [
   'quotaflow_http_requests_total', 'quotaflow_http_request_duration_seconds', 'quotaflow_charges_total', 'quotaflow_renewals_total',
   'quotaflow_subscriptions', 'quotaflow_settlement_lag_seconds', 'quotaflow_outbox_backlog', 'quotaflow_retry_bound_hit_total',
+  'quotaflow_unacknowledged_releases',
 ];
 const HISTOGRAM_SERIES = ['_bucket', '_sum', '_count'].map((s) => `quotaflow_http_request_duration_seconds${s}`);
 

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const services = createServices(config, db);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const app = createApp({ db, temporal, payments: services.payments, catalog: services.catalog, logger, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears } });
+  const app = createApp({ db, temporal, payments: services.payments, catalog: services.catalog, logger, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears, idempotencyLeaseMs: config.IDEMPOTENCY_LEASE_MS } });
   const server = await listen(app, config.PORT, config.HOST);
   logger.info({ url: `http://${config.HOST}:${config.PORT}` }, 'api listening');
   const stop = async () => {

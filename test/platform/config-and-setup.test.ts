@@ -8,7 +8,7 @@ import { temporalConnectionOptions } from '../../common/temporal-connection';
 describe('configuration is validated at start (issue #3)', () => {
   it('takes the documented defaults', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', BILLING_UTC_OFFSET: '+08:00', GRACE_DAYS_STANDARD: 15, RETENTION_DAYS_KEY_ACCOUNT: 30 });
+    expect(c).toMatchObject({ PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', BILLING_UTC_OFFSET: '+08:00', GRACE_DAYS_STANDARD: 15, RETENTION_DAYS_KEY_ACCOUNT: 30, IDEMPOTENCY_LEASE_MS: 120_000 });
   });
 
   it.each([
@@ -17,6 +17,7 @@ describe('configuration is validated at start (issue #3)', () => {
     ['GRACE_DAYS_STANDARD', '-1', /GRACE_DAYS_STANDARD/],
     ['DATABASE_URL', 'not a url', /DATABASE_URL/],
     ['QUOTAFLOW_OPERATOR_KEY', 'short', /QUOTAFLOW_OPERATOR_KEY: must be at least 24 characters/],
+    ['IDEMPOTENCY_LEASE_MS', '500', /IDEMPOTENCY_LEASE_MS/],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -59,7 +59,7 @@ export async function untilAnswered(send: () => Promise<HttpResponse>, timeoutMs
 
 /** At rest (nothing pending, workflows agree with the read model), then every money invariant. */
 export async function moneyHolds(o: Observer, accountIds: string[], timeoutMs = 60_000): Promise<void> {
-  await waitAtRest(o.db, o.temporal, accountIds, timeoutMs);
+  await waitAtRest(o.db, o.temporal, accountIds, timeoutMs, { queryFailureIsBusy: true });
   await checkMoneyInvariants(o.db, accountIds);
 }
 
@@ -102,4 +102,21 @@ export function report(line: Record<string, unknown>): void {
   process.stderr.write(`[reliability] ${text}`);
   if (process.env.QUOTAFLOW_RELIABILITY_REPORT) appendFileSync(process.env.QUOTAFLOW_RELIABILITY_REPORT, text);
   else if (dir) appendFileSync(join(dir, 'reliability.jsonl'), text);
+}
+
+/**
+ * A seeded random source for the random SIGKILL moments (CHAOS_SEED, else a fresh seed): the
+ * seed goes into the report, so a failing run can be repeated.
+ */
+export function random(seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))): (() => number) & { seed: number } {
+  let a = seed >>> 0;
+  const next = () => {
+    // mulberry32
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Object.assign(next, { seed });
 }

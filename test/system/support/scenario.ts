@@ -73,19 +73,18 @@ export function faultsLogged(file: string): Record<string, number> {
 
 /**
  * The BILLING_UTC_OFFSET (whole minutes) that puts local 03:00 — when deduction attempts run
- * (R-S3) — `inMs` from now, give or take a minute, and the instant it falls on.
+ * (R-S3) — at least `inMs` from now (and less than a minute more), and the instant it falls on.
  */
 export function offsetPutting0300In(inMs: number): { offset: string; at: number } {
-  const target = Date.now() + inMs;
-  const utcMinutes = Math.floor((target % 86_400_000) / 60_000);
+  const at = Math.ceil((Date.now() + inMs) / 60_000) * 60_000;
+  const utcMinutes = Math.floor((at % 86_400_000) / 60_000);
   let minutes = 180 - utcMinutes; // local 03:00 = utc + offset
   while (minutes > 14 * 60) minutes -= 1440;
   while (minutes < -14 * 60) minutes += 1440;
   const sign = minutes < 0 ? '-' : '+';
   const abs = Math.abs(minutes);
   const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-  // utc + offset is 03:00 (mod a day) at the minute `target` falls in.
-  return { offset, at: Math.floor(target / 60_000) * 60_000 };
+  return { offset, at };
 }
 
 /** The local date (YYYY-MM-DD) at `ms` under `offset`. */

@@ -6,7 +6,7 @@ import { customer, localDate, moneyHolds, observe, Observer, offsetPutting0300In
 
 // Issue #13, scenario 2: Postgres stops during a storm of 100 auto-renew deductions (R-S3: all
 // fall due at the same 03:00; BILLING_UTC_OFFSET puts that 03:00 a minute or two from now) and
-// stays down CHAOS_PG_OUTAGE_S seconds (60 in `npm run chaos`, shorter in CI: see
+// stays down CHAOS_PG_OUTAGE_S seconds (60 in `npm run chaos`, 30 in CI: see
 // docs/reliability.md). Promised:
 // - while it is down the API answers 503 SERVICE.UNAVAILABLE (or a real answer), never a 500,
 //   never a hang past the client's 10 s timeout;
@@ -14,7 +14,8 @@ import { customer, localDate, moneyHolds, observe, Observer, offsetPutting0300In
 //   renewal order per subscription, and the money invariants hold.
 // The test runs its own Postgres (stopping the tier's would break other files).
 const RENEWALS = Number(process.env.CHAOS_PG_RENEWALS ?? 100);
-const OUTAGE_S = Number(process.env.CHAOS_PG_OUTAGE_S ?? 60);
+// 30 s in CI keeps the tier near 10 minutes on 2 cores; `npm run chaos` uses the 60 s the issue names.
+const OUTAGE_S = Number(process.env.CHAOS_PG_OUTAGE_S ?? 30);
 const ACCOUNTS = 20;
 const CLIENT_TIMEOUT_MS = 10_000;
 
@@ -23,12 +24,10 @@ describe(`scenario 2: Postgres down ${OUTAGE_S} s during a storm of ${RENEWALS} 
   let stack: Stack;
   let o: Observer;
   let pgUp = true;
-  // Local 03:00, the deduction instant, far enough ahead to start the stack and buy everything.
-  const due = offsetPutting0300In(Number(process.env.CHAOS_PG_LEAD_S ?? 100) * 1000);
   beforeAll(async () => {
     const dir = join(process.env.QUOTAFLOW_STACK_RUN_DIR!, `pg-outage-${process.pid}`);
     pg = await startPostgresProcess({ dataDir: join(dir, 'data'), port: await freePort(), logFile: `${dir}.log` });
-    stack = await startStack({ workers: 2, adminUrl: pg.url, env: { BILLING_UTC_OFFSET: due.offset } });
+    stack = await startStack({ workers: 2, adminUrl: pg.url });
     o = await observe(stack);
   }, 240_000);
   afterAll(async () => {
@@ -42,6 +41,11 @@ describe(`scenario 2: Postgres down ${OUTAGE_S} s during a storm of ${RENEWALS} 
     const perAccount = Math.ceil(RENEWALS / ACCOUNTS);
     // host-security/basic, 5.00 a month: the purchase and one renewal each, paid in cash.
     const customers = await Promise.all(Array.from({ length: ACCOUNTS }, (_, i) => customer(stack, { cash: (perAccount * 10).toFixed(2), name: `storm ${i}` })));
+    // Local 03:00, the deduction instant, far enough ahead to buy everything: the API (which
+    // hands the offset to each purchase's workflow) restarts with the offset that puts it there.
+    const due = offsetPutting0300In(Number(process.env.CHAOS_PG_LEAD_S ?? 30) * 1000);
+    await stack.api!.stop();
+    await stack.startApi({ BILLING_UTC_OFFSET: due.offset });
     const deductionDay = localDate(due.at, due.offset);
     const buyingFrom = Date.now();
     const bought = await Promise.all(customers.map(async (c, a) => {

@@ -3,12 +3,13 @@ import { customer, moneyHolds, observe, Observer, random, report, untilAnswered 
 
 // Issue #13, scenario 6 (and its random SIGKILLs): two worker processes share a storm of
 // purchases and renewals paid by card and cash; one of them, chosen at random, is SIGKILLed at a
-// random moment of the storm. Promised: the other one finishes everything — every request is
+// random moment of the storm: once a random number of its requests (0 to 3/4 of them) have been
+// answered. A random delay instead landed after the storm in 3 of 25 rounds once the stack was
+// warm, which kills nothing that matters. Promised: the other one finishes everything — every request is
 // answered 201, nothing is lost, nothing is charged twice, nothing is left pending or locked.
 const ROUNDS = Number(process.env.CHAOS_STORM_ROUNDS ?? 3);
 const ACCOUNTS = 4;
 const PER_ACCOUNT = 6; // requests per account per round: purchases and renewals, all at once
-const KILL_WITHIN_MS = 1_500; // the storm's first moments, while charges are in flight
 
 describe('scenario 6: two workers, one SIGKILLed at a random moment of a storm (issue #13)', () => {
   let stack: Stack;
@@ -39,7 +40,6 @@ describe('scenario 6: two workers, one SIGKILLed at a random moment of a storm (
       const live = stack.workers.filter((w) => w.exitCode() === null);
       expect(live).toHaveLength(2);
       const victim = live[Math.floor(rnd() * 2)];
-      const killAfter = Math.floor(rnd() * KILL_WITHIN_MS);
       const sentAt = Date.now();
       const storm = customers.flatMap((c, a) => Array.from({ length: PER_ACCOUNT }, (_, j) => {
         const key = `storm-${round}-${j}`;
@@ -48,11 +48,12 @@ describe('scenario 6: two workers, one SIGKILLed at a random moment of a storm (
           : untilAnswered(() => stack.http.post('/v1/subscriptions', c.key, purchase(c), key));
       }));
       let answered = 0;
-      for (const p of storm) void p.then(() => { answered += 1; }, () => undefined);
+      for (const p of storm) void p.then(() => { answered += 1; }, () => { answered += 1; });
       requests += storm.length;
       purchases += ACCOUNTS * Math.floor(PER_ACCOUNT / 2);
       renewals += ACCOUNTS * Math.ceil(PER_ACCOUNT / 2);
-      await new Promise((r) => setTimeout(r, killAfter));
+      const killAfterAnswers = Math.floor(rnd() * storm.length * 0.75);
+      while (answered < killAfterAnswers) await new Promise((r) => setTimeout(r, 5));
       await victim.kill();
       const killedAt = Date.now();
       killedAfterMs.push(killedAt - sentAt);

@@ -78,7 +78,8 @@ const rows = lines.filter((l) => Date.parse(l.at) >= started).map((l) => {
     : l.recoveryMs !== undefined ? `${(l.recoveryMs / 1000).toFixed(1)} s` : '—';
   return {
     scenario: l.scenario,
-    runs: String(l.rounds ?? l.runs ?? 1) + (l.renewals ? ` (${l.renewals} renewals)` : ''),
+    // the due (automatic) renewals a round's fault fell across, where the scenario has them
+    runs: String(l.rounds ?? l.runs ?? 1) + (l.renewed !== undefined && l.renewals ? ` (${l.renewals} due renewals)` : ''),
     faults: String(l.injected ?? '—'),
     double: String(l.doubleCharges ?? l.doubleEffects ?? l.doubleRenewals ?? l.twice ?? 0),
     lost: String(l.lost ?? 0),

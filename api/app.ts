@@ -52,6 +52,8 @@ export interface ApiDeps {
     offsetMinutes: number; // R-T1
     arrears: Record<CustomerLevel, ArrearsPeriods>; // R-A4
     rateLimitPerMinute?: number;
+    /** How long an Idempotency-Key claim of a process that died blocks its retry (IDEMPOTENCY_LEASE_MS). */
+    idempotencyLeaseMs?: number;
   };
   /** true once the process is shutting down: /health/ready answers 503 so traffic moves away */
   draining?: () => boolean;
@@ -112,7 +114,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const router = express.Router();
   mountRoutes(router, routes, {
     authenticate: createAuthenticator(deps.db),
-    idempotent: createIdempotency(deps.db),
+    idempotent: createIdempotency(deps.db, { leaseMs: deps.settings.idempotencyLeaseMs }),
     targetAccount: (route, ctx) => targetAccount(deps.db, route, ctx),
     rateLimit: createRateLimiter({ perMinute: deps.settings.rateLimitPerMinute ?? 600, burst: deps.settings.rateLimitPerMinute ?? 600 }),
   });

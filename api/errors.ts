@@ -58,6 +58,8 @@ function isUnavailable(err: unknown): boolean {
   if (!e || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08004'].includes(e.code)) return true;
   if (e.name === 'KnexTimeoutError') return true;
+  // A workflow update call that ran out of time or was cut off (issue #13), wherever it is caught.
+  if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
   if (typeof e.code === 'number' && (e.code === 14 || e.code === 4) && (e.name === 'ServiceError' || /UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? ''))) return true;
   return e.cause !== undefined && e.cause !== err && isUnavailable(e.cause);
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { faultPoint } from '../common/faults';
 import type { Request } from 'express';
 import type { Knex } from 'knex';
 import {
@@ -107,6 +108,9 @@ export function createIdempotency(db: Knex, opts: IdempotencyOptions = {}) {
       } finally {
         clearInterval(renew);
       }
+      // Issue #13, scenario 4: dying here leaves the effect done and the claim unanswered; the
+      // retry takes the claim over once its lease lapses and the handler's own keys replay it.
+      faultPoint('api.before-answer-stored');
       return store(result);
     }
 

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const separateMetrics = config.METRICS_PORT !== undefined;
   const app = createApp({
     db, temporal, payments: services.payments, catalog: services.catalog, logger,
-    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears },
+    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears, idempotencyLeaseMs: config.IDEMPOTENCY_LEASE_MS },
     draining: () => draining,
     serveMetrics: !separateMetrics,
   });

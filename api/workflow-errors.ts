@@ -1,4 +1,4 @@
-import { WorkflowUpdateFailedError, isGrpcServiceError } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, isGrpcServiceError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { ApiError, statusForCode } from './errors';
@@ -30,10 +30,14 @@ export async function viaUpdate<T>(temporal: Client, fn: () => Promise<T>): Prom
 
 /** Temporal did not answer in time, or is down: 503 with a stable code, never a 500 or a hang. */
 export function unavailable(err: unknown): ApiError | null {
+  // An update call that ran out of the budget: the SDK raises this whether the gRPC call ended as
+  // DEADLINE_EXCEEDED or as CANCELLED (the latter seen when the worker serving the workflow was
+  // killed, issue #13 scenario 1, where it answered 500). The API cancels nothing else.
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return serviceUnavailable();
   const grpc = isGrpcServiceError(err) ? err : isGrpcServiceError((err as { cause?: unknown })?.cause) ? (err as { cause: unknown }).cause : null;
   // 4 DEADLINE_EXCEEDED, 14 UNAVAILABLE (gRPC status codes)
-  if (grpc && ((grpc as { code?: number }).code === 4 || (grpc as { code?: number }).code === 14)) {
-    return new ApiError(503, 'SERVICE.UNAVAILABLE', 'the workflow service did not answer in time; retry with the same Idempotency-Key', { retry_after_seconds: 2 });
-  }
+  if (grpc && ((grpc as { code?: number }).code === 4 || (grpc as { code?: number }).code === 14)) return serviceUnavailable();
   return null;
 }
+
+const serviceUnavailable = () => new ApiError(503, 'SERVICE.UNAVAILABLE', 'the workflow service did not answer in time; retry with the same Idempotency-Key', { retry_after_seconds: 2 });

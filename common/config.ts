@@ -53,6 +53,10 @@ const schema = z.object({
   // R-I4: status change calls (first retry after this many ms, doubling, for 3 days).
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+  // How long an Idempotency-Key claim left by an API process that died mid-request blocks the
+  // client's retry before the retry takes it over (issue #13). Longer than any request runs:
+  // the running request renews its claim every third of it.
+  IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(3_000).max(3_600_000).default(120_000),
 }).superRefine((c, ctx) => {
   if (c.TEMPORAL_TLS_CERT && !c.TEMPORAL_TLS_KEY) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_KEY'], message: 'required when TEMPORAL_TLS_CERT is set (a client certificate needs its key)' });
   if (c.TEMPORAL_TLS_KEY && !c.TEMPORAL_TLS_CERT) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_TLS_CERT'], message: 'required when TEMPORAL_TLS_KEY is set (a key needs its certificate)' });

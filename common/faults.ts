@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 
 // Fault injection for the system tier (issue #13): a process dies exactly at a named point of the
-// charge path, as abruptly as a crash. Set by the environment of the process under test only:
+// charge path (or of the API's idempotent answer), as abruptly as a crash. Set by the environment of the process under test only:
 //
 //   QUOTAFLOW_FAULT=<point>[@n]   die (SIGKILL) the n-th time this process reaches <point> (n = 1)
 //   QUOTAFLOW_FAULT_LOG=<file>    append "<point> <pid> <epoch ms>" there first, to count faults
@@ -11,7 +11,11 @@ import { appendFileSync } from 'node:fs';
 export type FaultPoint =
   | 'charge.before-gateway' // the card charge is about to be sent
   | 'charge.after-gateway' // the gateway approved; the capture is not written yet
-  | 'charge.after-capture'; // the charge is captured; the workflow has not recorded it yet
+  | 'charge.after-capture' // the charge is captured; the workflow has not recorded it yet
+  // The API did a purchase or renewal (its effect is in the workflow and the ledger) and has not
+  // stored its idempotent answer yet: the client sees the connection drop and retries (issue #13,
+  // scenario 4).
+  | 'api.before-answer-stored';
 
 const seen = new Map<string, number>();
 

@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     await ensureOperatorKey(db, operatorKey);
     const app = createApp({
       db, temporal, payments: services.payments, catalog: services.catalog, logger: createLogger('api', config.LOG_LEVEL),
-      settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears },
+      settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, offsetMinutes: services.offsetMinutes, arrears: services.arrears, idempotencyLeaseMs: config.IDEMPOTENCY_LEASE_MS },
     });
     const server = await listen(app, config.PORT, config.HOST);
     stops.push(() => server.close());

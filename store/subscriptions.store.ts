@@ -21,8 +21,16 @@ const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(m
 
 /**
  * Writes one workflow step to the read model in one transaction: the subscription row, the
- * timeline event and the outbox notifications. Idempotent on (subscription, seq): a retried or
- * stale write changes nothing, and the row never moves back to an older seq.
+ * timeline event and the outbox notifications. Keyed on (subscription, seq): a stale write (an
+ * older seq) changes nothing, and the row never moves back to an older seq.
+ *
+ * A write of the same seq again replaces the first one. The step is a local activity: it runs
+ * inside a workflow task, and when the worker dies before that task completes (issue #13,
+ * scenario 6), the task runs again on another worker from the start, at a later workflow time,
+ * and writes the same seq with what the workflow actually keeps (a purchase's expiry is its
+ * start plus the term, and the start is the task's time). Found by the system tier: the first,
+ * lost write won, and the read model showed an expiry 10 s off the workflow's, for good. A
+ * retried write of the same content changes nothing either way.
  */
 export async function recordSubscriptionState(db: Knex, input: RecordStateInput): Promise<void> {
   // R-I4: a step that changes what protects a server also writes its status change calls, in the
@@ -30,8 +38,12 @@ export async function recordSubscriptionState(db: Knex, input: RecordStateInput)
   if (!mayChangeSubscriptionStatus(input.event)) return writeSubscriptionStep(db, input);
   await db.transaction(async (trx) => {
     const before = await trx('subscriptions').where({ id: input.state.subscriptionId }).forUpdate().first('status', 'seq');
-    if (before && Number(before.seq) >= input.state.seq) return; // already written (a retry): its calls too
+    if (before && Number(before.seq) > input.state.seq) return; // a stale write: a later step is already there
     await writeSubscriptionStep(trx, input);
+    // The same step again (a retry, or its task rerun after a worker died, see above): the row
+    // takes the rerun's times, and the status change calls the first write recorded stand (the
+    // same step has the same event and status; `before` is now that step, not the one before it).
+    if (before && Number(before.seq) === input.state.seq) return;
     const s = input.state;
     const data = {
       subscription_id: s.subscriptionId,
@@ -91,25 +103,25 @@ async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordS
     `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
      on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')},
        pending_edition = case when excluded.edition = subscriptions.pending_edition then null else subscriptions.pending_edition end
-     where subscriptions.seq < excluded.seq`,
+     where subscriptions.seq <= excluded.seq`,
     Object.values(row) as Knex.Value[],
   );
   const event = db('subscription_events')
     .insert(eventRow(s, input))
     .onConflict(['subscription_id', 'seq', 'type'])
-    .ignore();
+    .merge(['status', 'at', 'details']);
   // The current term (issue #6 read model): created by the step that starts it, kept current
   // (an upgrade changes its edition) by every later step of that term.
   const term = db.raw(
     `insert into subscription_terms (subscription_id, term_number, kind, edition, starts_at, ends_at, order_id, seq, created_at)
      values (?, ?, ?, ?, ?, ?, ?, ?, ?)
-     on conflict (subscription_id, term_number) do update set edition = excluded.edition, ends_at = excluded.ends_at,
+     on conflict (subscription_id, term_number) do update set edition = excluded.edition, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
        order_id = coalesce(excluded.order_id, subscription_terms.order_id), seq = excluded.seq
-     where subscription_terms.seq < excluded.seq`,
+     where subscription_terms.seq <= excluded.seq`,
     [s.subscriptionId, s.termNumber, TERM_KIND[input.event] ?? (s.trial ? 'trial' : 'renewal'), s.edition, iso(s.termStartedAt), iso(s.expiresAt), s.termOrderId, s.seq, iso(input.at)] as Knex.Value[],
   );
   if (!input.notify) {
-    await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).ignore();
+    await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).merge(['status', 'at', 'details']);
     return;
   }
   const payload = { subscription_id: s.subscriptionId, product: s.product, edition: s.edition, status: s.status, expires_at: iso(s.expiresAt), grace_ends_at: iso(s.graceEndsAt), frozen_ends_at: iso(s.frozenEndsAt), ...input.details };

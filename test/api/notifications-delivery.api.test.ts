@@ -4,6 +4,7 @@ import { createNotificationChannels } from '../../workers/notification-channels'
 import { deliverStatusChanges } from '../../workers/webhook-sender';
 import request from 'supertest';
 import { ApiWorld, createApiWorld } from '../support/api';
+import { parseMetrics } from '../support/prometheus';
 import { ReceivedMail, startReceiver, startSmtpServer } from '../support/receivers';
 import { OFFSET_MINUTES } from '../support/world';
 
@@ -113,8 +114,9 @@ describe('notifications that arrive and status change calls (issue #15)', () => 
     // …and Prometheus sees it (quotaflow_unacknowledged_releases, alert QuotaflowReleaseUnacknowledged).
     const releasesWaiting = async (): Promise<number> => {
       await new Promise((r) => setTimeout(r, 1_100)); // the scrape-time gauges reuse a reading for 1 s
-      const m = /^quotaflow_unacknowledged_releases (\d+)$/m.exec((await request(w.app).get('/metrics')).text);
-      return Number(m?.[1]);
+      const scrape = parseMetrics((await request(w.app).get('/metrics')).text);
+      expect(scrape.families.get('quotaflow_unacknowledged_releases')?.type).toBe('GAUGE');
+      return scrape.value('quotaflow_unacknowledged_releases');
     };
     const waitingBefore = await releasesWaiting();
     expect(waitingBefore).toBeGreaterThanOrEqual(1);

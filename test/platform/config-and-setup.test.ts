@@ -13,7 +13,7 @@ describe('configuration is validated at start (issue #3)', () => {
 
   it('takes the documented defaults', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', BILLING_UTC_OFFSET: '+08:00', GRACE_DAYS_STANDARD: 15, RETENTION_DAYS_KEY_ACCOUNT: 30 });
+    expect(c).toMatchObject({ PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', BILLING_UTC_OFFSET: '+08:00', GRACE_DAYS_STANDARD: 15, RETENTION_DAYS_KEY_ACCOUNT: 30, IDEMPOTENCY_LEASE_MS: 120_000 });
   });
 
   it.each([
@@ -26,6 +26,7 @@ describe('configuration is validated at start (issue #3)', () => {
     ['SMTP_FROM', 'billing at example', /SMTP_FROM: must be an address/],
     ['SMS_PROVIDER', 'carrier-pigeon', /SMS_PROVIDER/],
     ['WEBHOOK_RETRY_BASE_MS', '0', /WEBHOOK_RETRY_BASE_MS/],
+    ['IDEMPOTENCY_LEASE_MS', '500', /IDEMPOTENCY_LEASE_MS/],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

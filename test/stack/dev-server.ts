@@ -50,7 +50,7 @@ export async function startDevServerProcess(opts: { runDir: string; cacheDir: st
     address,
     namespace,
     process: () => proc,
-    async kill() { await proc.stop(0); },
+    async kill() { await proc.kill(); },
     restart: start,
     async stop() { await proc.stop(10_000); },
   };

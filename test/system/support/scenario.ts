@@ -59,7 +59,7 @@ export async function untilAnswered(send: () => Promise<HttpResponse>, timeoutMs
 
 /** At rest (nothing pending, workflows agree with the read model), then every money invariant. */
 export async function moneyHolds(o: Observer, accountIds: string[], timeoutMs = 60_000): Promise<void> {
-  await waitAtRest(o.db, o.temporal, accountIds, timeoutMs);
+  await waitAtRest(o.db, o.temporal, accountIds, timeoutMs, { queryFailureIsBusy: true });
   await checkMoneyInvariants(o.db, accountIds);
 }
 
@@ -73,19 +73,18 @@ export function faultsLogged(file: string): Record<string, number> {
 
 /**
  * The BILLING_UTC_OFFSET (whole minutes) that puts local 03:00 — when deduction attempts run
- * (R-S3) — `inMs` from now, give or take a minute, and the instant it falls on.
+ * (R-S3) — at least `inMs` from now (and less than a minute more), and the instant it falls on.
  */
 export function offsetPutting0300In(inMs: number): { offset: string; at: number } {
-  const target = Date.now() + inMs;
-  const utcMinutes = Math.floor((target % 86_400_000) / 60_000);
+  const at = Math.ceil((Date.now() + inMs) / 60_000) * 60_000;
+  const utcMinutes = Math.floor((at % 86_400_000) / 60_000);
   let minutes = 180 - utcMinutes; // local 03:00 = utc + offset
   while (minutes > 14 * 60) minutes -= 1440;
   while (minutes < -14 * 60) minutes += 1440;
   const sign = minutes < 0 ? '-' : '+';
   const abs = Math.abs(minutes);
   const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-  // utc + offset is 03:00 (mod a day) at the minute `target` falls in.
-  return { offset, at: Math.floor(target / 60_000) * 60_000 };
+  return { offset, at };
 }
 
 /** The local date (YYYY-MM-DD) at `ms` under `offset`. */
@@ -102,4 +101,21 @@ export function report(line: Record<string, unknown>): void {
   process.stderr.write(`[reliability] ${text}`);
   if (process.env.QUOTAFLOW_RELIABILITY_REPORT) appendFileSync(process.env.QUOTAFLOW_RELIABILITY_REPORT, text);
   else if (dir) appendFileSync(join(dir, 'reliability.jsonl'), text);
+}
+
+/**
+ * A seeded random source for the random SIGKILL moments (CHAOS_SEED, else a fresh seed): the
+ * seed goes into the report, so a failing run can be repeated.
+ */
+export function random(seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))): (() => number) & { seed: number } {
+  let a = seed >>> 0;
+  const next = () => {
+    // mulberry32
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return Object.assign(next, { seed });
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run test:model -- --runs N [--seed S] [--min-steps K]`: the money model (issue #11) for as
+// `npm run test:model -- --runs N [--seed S] [--min-steps K] [--path P]`: the money model (issue #11) for as
 // many sequences as asked, on the time-skipping server through the HTTP API. `npm test` runs it
 // with 200 sequences and a fixed seed; this is for long runs. A failure prints the shrunk
 // sequence of requests and the seed/path to replay it.
@@ -21,6 +21,7 @@ const env = {
   MODEL_RUNS: value('runs', '200'),
   MODEL_SEED: value('seed', String(Date.now() % 2 ** 31)),
   MODEL_MIN_STEPS: value('min-steps', '20'),
+  MODEL_PATH: value('path', ''),
   MODEL_TIMEOUT_MS: String(48 * 3_600_000),
 };
 console.log(`money model: ${env.MODEL_RUNS} sequences of at least ${env.MODEL_MIN_STEPS} steps, seed ${env.MODEL_SEED}`);

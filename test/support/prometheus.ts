@@ -1,7 +1,6 @@
 // Prometheus text, read the way Prometheus reads it (parse-prometheus-text-format, a port of the
 // Python client's parser) instead of by regular expressions: what a test sees is what a scrape
 // sees, label escaping and histogram series included.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const parseText: (text: string) => Family[] = require('parse-prometheus-text-format');
 
 interface Sample {

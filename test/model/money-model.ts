@@ -357,7 +357,17 @@ export async function checkMoneyInvariants(db: Knex, ids: string[]): Promise<voi
       : o.kind === 'usage_package' ? packageOrders.has(o.id)
         : o.kind === 'usage_settlement' || o.kind === 'usage_arrears' ? billOrders.has(o.id)
           : termOrders.has(o.id);
-    if (!covered) fail('a paid order with no service', o);
+    if (!covered) {
+      // What the subscription holds instead, so a failure in a long or faulted run can be read.
+      const sub = o.subscription_id ? {
+        terms: terms.filter((t: any) => t.subscription_id === o.subscription_id).sort((a: any, b: any) => a.term_number - b.term_number)
+          .map((t: any) => `${t.term_number}:${t.kind}:${t.order_id}:seq${t.seq}`),
+        events: (await db('subscription_events').where({ subscription_id: o.subscription_id }).orderBy('seq').select('seq', 'type', 'details'))
+          .map((e: any) => `${e.seq}:${e.type}:${e.details?.order_id ?? ''}`),
+        orders: paid.filter((x: any) => x.subscription_id === o.subscription_id).map((x: any) => `${x.id}:${x.idempotency_key.split(':').pop()}:${x.completed_at?.toISOString?.() ?? x.completed_at}`),
+      } : null;
+      fail('a paid order with no service', { subscription: sub, order: o });
+    }
   }
   // No service without money: every term but a trial is paid by exactly one paid order of its own, priced from the catalog.
   const seen = new Set<string>();

@@ -100,16 +100,27 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await admin.destroy();
     }
   };
-  const addWorker = async (extra: Record<string, string> = {}) => {
-    const n = workers.length + 1;
-    // Each worker's metrics server on a port of its own (the default 9464 would collide).
-    const metricsPort = extra.METRICS_PORT ?? String(await freePort());
-    const proc = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env: { ...env, METRICS_PORT: metricsPort, ...extra }, logFile: join(logDir, `worker-${n}.log`), cwd: ROOT });
-    const w: StackWorker = Object.assign(proc, { metricsUrl: `http://127.0.0.1:${metricsPort}` });
-    workers.push(w);
-    // workers/main.ts logs this once its Temporal worker is created and about to poll.
-    await waitFor(`worker-${n} to start polling`, w, timeout, () => w.log().includes('"msg":"worker running"'));
-    return w;
+  const addWorker = async (extra: Record<string, string> = {}): Promise<StackWorker> => {
+    // Each worker's metrics server on a port of its own (the default 9464 would collide). A port
+    // free when chosen can be taken by another process's outgoing connection (it is in the
+    // ephemeral range) in the seconds before the worker listens: then the worker exits with
+    // EADDRINUSE and starts again on another port. Seen once in ~40 fresh-clone runs.
+    for (let tries = 1; ; tries += 1) {
+      const n = workers.length + 1;
+      const metricsPort = extra.METRICS_PORT ?? String(await freePort());
+      const proc = startProcess({ name: `worker-${n}`, command: process.execPath, args: [WORKER_MAIN], env: { ...env, METRICS_PORT: metricsPort, ...extra }, logFile: join(logDir, `worker-${n}${tries > 1 ? `-try${tries}` : ''}.log`), cwd: ROOT });
+      const w: StackWorker = Object.assign(proc, { metricsUrl: `http://127.0.0.1:${metricsPort}` });
+      workers.push(w);
+      try {
+        // workers/main.ts logs this once its Temporal worker is created and about to poll.
+        await waitFor(`worker-${n} to start polling`, w, timeout, () => w.log().includes('"msg":"worker running"'));
+        return w;
+      } catch (err) {
+        const portTaken = w.exitCode() !== null && w.log().includes('EADDRINUSE') && extra.METRICS_PORT === undefined;
+        if (!portTaken || tries >= 3) throw err;
+        workers.splice(workers.indexOf(w), 1);
+      }
+    }
   };
   const port = await freePort();
   const apiUrl = opts.api === false ? '' : `http://127.0.0.1:${port}`;

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, Db } from '../../../common/db';
 import { checkMoneyInvariants, waitAtRest } from '../../model/money-model';
@@ -57,10 +58,25 @@ export async function untilAnswered(send: () => Promise<HttpResponse>, timeoutMs
   }
 }
 
-/** At rest (nothing pending, workflows agree with the read model), then every money invariant. */
+/**
+ * At rest (nothing pending, workflows agree with the read model), then every money invariant.
+ * On a violation the histories of the accounts' subscription workflows are written next to the
+ * run's logs (a failure on a fresh CI clone can then be read, and replayed).
+ */
 export async function moneyHolds(o: Observer, accountIds: string[], timeoutMs = 60_000): Promise<void> {
   await waitAtRest(o.db, o.temporal, accountIds, timeoutMs, { queryFailureIsBusy: true });
-  await checkMoneyInvariants(o.db, accountIds);
+  try {
+    await checkMoneyInvariants(o.db, accountIds);
+  } catch (err) {
+    const dir = join(process.env.QUOTAFLOW_STACK_RUN_DIR ?? tmpdir(), `violation-${Date.now()}`);
+    mkdirSync(dir, { recursive: true });
+    for (const id of await o.db('subscriptions').whereIn('account_id', accountIds).pluck('id')) {
+      const history = await o.temporal.workflow.getHandle(`subscription-${id}`).fetchHistory().catch(() => null);
+      if (history) writeFileSync(join(dir, `subscription-${id}.json`), JSON.stringify(history, null, 1));
+    }
+    process.stderr.write(`[violation] workflow histories written to ${dir}\n`);
+    throw err;
+  }
 }
 
 /** How many faults a process injected (QUOTAFLOW_FAULT_LOG), by point. */

@@ -10,6 +10,7 @@ import * as m008 from './20261202_008_money_combinations';
 import * as m009 from './20261202_009_sandbox_provider';
 import * as m010 from './20261202_010_notifications_delivery';
 import * as m011 from './20261202_011_notification_retry';
+import * as m012 from './20261203_012_write_position';
 
 // Migrations are listed here rather than discovered on disk, so the same list runs from
 // TypeScript (tests), from dist/ (npm start) and from the worker image. Append; never reorder.
@@ -25,6 +26,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261202_009_sandbox_provider': m009,
   '20261202_010_notifications_delivery': m010,
   '20261202_011_notification_retry': m011,
+  '20261203_012_write_position': m012,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

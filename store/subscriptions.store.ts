@@ -5,6 +5,7 @@ import { orderAccountId } from './orders.store';
 import { notificationRows } from './outbox.store';
 import { mayChangeSubscriptionStatus, subscriptionStatusChanges } from '../billing/status-change-events';
 import { recordStatusChanges } from './status-changes.store';
+import { comesAfter, comesAfterSql, WritePosition } from './write-position';
 
 export interface RecordStateInput {
   state: SubscriptionState;
@@ -12,7 +13,10 @@ export interface RecordStateInput {
   at: number;
   details: Record<string, unknown>;
   notify: string | null;
+  /** the workflow task that writes this step (see `comesAfter`); absent: order by seq alone */
+  position?: WritePosition;
 }
+
 
 /** What kind of term a step starts (the first step of each term names it). */
 const TERM_KIND: Record<string, string> = { purchased: 'purchase', trial_started: 'trial', renewed: 'renewal', renewed_manually: 'manual_renewal' };
@@ -30,15 +34,18 @@ const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(m
  * and writes the same seq with what the workflow actually keeps (a purchase's expiry is its
  * start plus the term, and the start is the task's time). Found by the system tier: the first,
  * lost write won, and the read model showed an expiry 10 s off the workflow's, for good. A
- * retried write of the same content changes nothing either way.
+ * retried write of the same content changes nothing either way. The rerun may also take its
+ * updates in another order and number them differently: its writes carry their task
+ * (`position`), and a later task's steps replace the lost task's even below its seq
+ * (`comesAfter`).
  */
 export async function recordSubscriptionState(db: Knex, input: RecordStateInput): Promise<void> {
   // R-I4: a step that changes what protects a server also writes its status change calls, in the
   // same transaction; a renewal unfreezes only when the step before had stopped protection.
   if (!mayChangeSubscriptionStatus(input.event)) return writeSubscriptionStep(db, input);
   await db.transaction(async (trx) => {
-    const before = await trx('subscriptions').where({ id: input.state.subscriptionId }).forUpdate().first('status', 'seq');
-    if (before && Number(before.seq) > input.state.seq) return; // a stale write: a later step is already there
+    const before = await trx('subscriptions').where({ id: input.state.subscriptionId }).forUpdate().first('status', 'seq', 'written_run', 'written_task');
+    if (before && !comesAfter(input.position, input.state.seq, before)) return; // a stale write: a later step is already there
     await writeSubscriptionStep(trx, input);
     // The same step again (a retry, or its task rerun after a worker died, see above): the row
     // takes the rerun's times, and the status change calls the first write recorded stand (the
@@ -94,6 +101,8 @@ async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordS
     ended_at: s.status === 'released' || s.status === 'unsubscribed' ? iso(input.at) : null,
     workflow_id: `subscription-${s.subscriptionId}`,
     seq: s.seq,
+    written_run: input.position?.run ?? null,
+    written_task: input.position?.task ?? null,
     updated_at: iso(input.at),
   };
   // One statement (data-modifying CTEs), so one round trip and atomic without BEGIN/COMMIT: the
@@ -103,7 +112,7 @@ async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordS
     `insert into subscriptions (${Object.keys(row).join(', ')}) values (${Object.keys(row).map(() => '?').join(', ')})
      on conflict (id) do update set ${cols.map((c) => `${c} = excluded.${c}`).join(', ')},
        pending_edition = case when excluded.edition = subscriptions.pending_edition then null else subscriptions.pending_edition end
-     where subscriptions.seq <= excluded.seq`,
+     where ${comesAfterSql('subscriptions')}`,
     Object.values(row) as Knex.Value[],
   );
   const event = db('subscription_events')
@@ -113,12 +122,13 @@ async function writeSubscriptionStep(db: Knex | Knex.Transaction, input: RecordS
   // The current term (issue #6 read model): created by the step that starts it, kept current
   // (an upgrade changes its edition) by every later step of that term.
   const term = db.raw(
-    `insert into subscription_terms (subscription_id, term_number, kind, edition, starts_at, ends_at, order_id, seq, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `insert into subscription_terms (subscription_id, term_number, kind, edition, starts_at, ends_at, order_id, seq, written_run, written_task, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      on conflict (subscription_id, term_number) do update set edition = excluded.edition, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-       order_id = coalesce(excluded.order_id, subscription_terms.order_id), seq = excluded.seq
-     where subscription_terms.seq <= excluded.seq`,
-    [s.subscriptionId, s.termNumber, TERM_KIND[input.event] ?? (s.trial ? 'trial' : 'renewal'), s.edition, iso(s.termStartedAt), iso(s.expiresAt), s.termOrderId, s.seq, iso(input.at)] as Knex.Value[],
+       order_id = coalesce(excluded.order_id, subscription_terms.order_id), seq = excluded.seq,
+       written_run = excluded.written_run, written_task = excluded.written_task
+     where ${comesAfterSql('subscription_terms')}`,
+    [s.subscriptionId, s.termNumber, TERM_KIND[input.event] ?? (s.trial ? 'trial' : 'renewal'), s.edition, iso(s.termStartedAt), iso(s.expiresAt), s.termOrderId, s.seq, input.position?.run ?? null, input.position?.task ?? null, iso(input.at)] as Knex.Value[],
   );
   if (!input.notify) {
     await db.with('subscription_row', upsert).with('term_row', term).insert(eventRow(s, input)).into('subscription_events').onConflict(['subscription_id', 'seq', 'type']).merge(['status', 'at', 'details']);

@@ -3,6 +3,7 @@ import type { AccountState } from '../workflows/account.messages';
 import { notificationRows } from './outbox.store';
 import { arrearsStatusChanges } from '../billing/status-change-events';
 import { recordStatusChanges } from './status-changes.store';
+import { comesAfterUpdateSql, WritePosition } from './write-position';
 import { HOUR_MS } from '../billing/calendar';
 import { exact } from '../billing/money';
 import { drawsCountFrom, drawUnitsPerContentUnit, effectiveSettledThrough, MetricPackage, packageRemainingAfterReset, ResetPolicy, restingWatermark, settlementHourFor, usageRecordHour } from '../billing/usage';
@@ -428,22 +429,26 @@ export interface RecordAccountStateInput {
   details?: Record<string, unknown>;
   /** R-S10 / R-U5: the notification template to send, if any */
   notify: string | null;
+  /** the workflow task that writes this step (store/write-position.ts); absent: order by seq alone */
+  position?: WritePosition;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms));
 
 /**
  * The account workflow's read model (usage_accounts) and its notifications (R-S10 outbox), in
- * one transaction; idempotent on seq: a retried or stale write changes nothing.
+ * one transaction; idempotent on (task, seq): a retried write changes nothing, a stale one neither.
  */
 export async function recordAccountState(db: Knex, input: RecordAccountStateInput): Promise<void> {
   const s = input.state;
   const a = s.arrears;
   await db.transaction(async (trx) => {
     await ensureUsageAccount(trx, s.accountId);
+    // A step written again by its task's rerun, or by a rerun that took its messages in another
+    // order, replaces the lost task's; a write from an older task changes nothing (issue #13).
     await trx('usage_accounts')
       .where({ account_id: s.accountId })
-      .andWhere('seq', '<', s.seq)
+      .andWhereRaw(...comesAfterUpdateSql(input.position, s.seq))
       .update({
         arrears_status: a.status,
         arrears_since: iso(a.since),
@@ -451,6 +456,8 @@ export async function recordAccountState(db: Knex, input: RecordAccountStateInpu
         frozen_ends_at: iso(a.frozenEndsAt),
         outstanding: input.outstandingTotal,
         seq: s.seq,
+        written_run: input.position?.run ?? null,
+        written_task: input.position?.task ?? null,
         updated_at: new Date(input.at),
       });
     // R-I4 / R-U5: the account's pay-per-use resources frozen, released or restored.

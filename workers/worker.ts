@@ -12,6 +12,8 @@ export interface WorkerSetup {
   /** Production: the prebuilt bundle (`npm run build`). Tests: a bundle made once per file. */
   workflowBundle: { codePath: string } | { code: string };
   logger?: Logger;
+  /** Tests: e.g. maxCachedWorkflows 0, so that every workflow task replays the whole history. */
+  overrides?: Partial<WorkerOptions>;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     // for up to 20 s (a charge waiting on the card gateway), then cancel what is left; their
     // retries run on another replica, idempotent on their business keys (R-P5).
     shutdownGraceTime: '20 seconds',
+    ...setup.overrides,
   };
   return Worker.create(options);
 }

@@ -17,6 +17,7 @@ import { frozenEndsAt, graceEndsAt } from '../billing/renewal-schedule';
 import { MAX_PACKAGES_PER_PURCHASE, nextArrearsReminderAt, packagePeriods, SETTLE_DELAY_MS, USAGE_LATE_LIMIT_MS } from '../billing/usage';
 import { ArrearsStatus, BillingAccountId } from './search-attributes';
 import { asRefusal, isBusinessRefusal } from './bounded-activities';
+import { writePosition } from './write-position';
 import {
   accountTopUpSignal,
   AccountState,
@@ -136,7 +137,7 @@ export async function accountWorkflow(input: AccountWorkflowInput): Promise<void
   /** Persists a step to the read model (and the outbox when `notify`); `at` is the rule's instant. */
   async function record(event: string, at: number, details: Record<string, unknown>, notify: string | null): Promise<void> {
     state = { ...state, seq: state.seq + 1 };
-    await acts.recordAccountState({ state, outstandingTotal: outstandingTotal(state), event, at, details, notify });
+    await acts.recordAccountState({ state, outstandingTotal: outstandingTotal(state), event, at, details, notify, position: writePosition() });
     publishSearchAttributes(state);
   }
 

@@ -16,6 +16,7 @@ import { frozenEndsAt, graceEndsAt, isolationEndsAt, validateDeductionDate } fro
 import { renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
 import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from './search-attributes';
 import { asRefusal, boundedActivities } from './bounded-activities';
+import { writePosition } from './write-position';
 import { metricsSink } from './metrics.sinks';
 import {
   AutoRenewRequest,
@@ -133,7 +134,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   /** Persists a step to the read model; `at` is the rule's instant (e.g. the expiry), not the timer's firing. */
   async function record(event: string, at: number, details: Record<string, unknown> = {}, notify: string | null = null): Promise<void> {
     state = { ...state, seq: state.seq + 1 };
-    await acts.recordSubscriptionState({ state, event, at, details, notify });
+    await acts.recordSubscriptionState({ state, event, at, details, notify, position: writePosition() });
     publishSearchAttributes(state);
   }
 
@@ -184,8 +185,8 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     const outcome = await acts.renewTerm({
       charge: chargeInput(state, period, 'renewal', key, at),
       restoreBindings: bindingsSuspended(state),
-      renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed' },
-      failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed' },
+      renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed', position: writePosition() },
+      failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed', position: writePosition() },
     });
     state = outcome.ok ? withTermOrder(renewed, outcome.orderId) : attempted;
     publishSearchAttributes(state);

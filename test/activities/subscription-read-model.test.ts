@@ -60,4 +60,36 @@ describe('the subscription read model follows the workflow task that completed',
     expect(calls.map((c) => c.type).sort()).toEqual(['resource.freeze', 'resource.unfreeze', 'subscription.active', 'subscription.renewed'].sort());
     expect(new Date((await t.db('subscriptions').where({ id: 'sub_rm3' }).first()).expires_at).getTime()).toBe(renewedAt + 10_000 + MONTH);
   });
+
+  // Found by the system tier (issue #13, scenario 6, about 1 round in 40): two renewals reached a
+  // workflow task whose worker was SIGKILLed after both were charged and written (9-4 as term 30,
+  // 9-0 as term 31). The task ran again on the other worker with the two updates the other way
+  // round. Its first write (seq 30) was refused as stale, because the lost task had reached seq
+  // 31, so term 30 kept 9-4's order and term 31 took it too: 9-0 was paid with no term.
+  it('the steps of a rerun task replace those of the lost task, even where the lost task had gone further', async () => {
+    await t.db('accounts').insert({ id: 'acc_rm4', name: 'rm4' });
+    const base = { ...purchased(1_800_000_000_000), subscriptionId: 'sub_rm4', accountId: 'acc_rm4' };
+    const run = 1_799_000_000_000;
+    await recordSubscriptionState(t.db, { state: base, event: 'purchased', at: base.startedAt, details: { order_id: 'ord_rm1' }, notify: null, position: { run, task: 3 } });
+    const renewal = (seq: number, order: string, task: number) => recordSubscriptionState(t.db, {
+      state: { ...base, seq, termNumber: seq, termOrderId: order, termStartedAt: base.startedAt + (seq - 1) * MONTH, expiresAt: base.startedAt + seq * MONTH },
+      event: 'renewed_manually', at: base.startedAt, details: { order_id: order }, notify: null, position: { run, task },
+    });
+    await renewal(2, 'ord_b', 20); // the lost task (history length 20): b first…
+    await renewal(3, 'ord_a', 20); // … then a
+    await renewal(2, 'ord_a', 23); // its rerun (after the timeout: history length 23): a first…
+    await renewal(3, 'ord_b', 23); // … then b
+    const terms = await t.db('subscription_terms').where({ subscription_id: 'sub_rm4' }).orderBy('term_number');
+    expect(terms.map((x) => [x.term_number, x.order_id])).toEqual([[1, 'ord_rm1'], [2, 'ord_a'], [3, 'ord_b']]);
+    const events = await t.db('subscription_events').where({ subscription_id: 'sub_rm4' }).orderBy('seq');
+    expect(events.map((e) => [e.seq, e.details.order_id])).toEqual([[1, 'ord_rm1'], [2, 'ord_a'], [3, 'ord_b']]);
+
+    // A write from an earlier task (a local activity attempt that finished late) still changes nothing.
+    await renewal(2, 'ord_late', 12);
+    expect((await t.db('subscription_terms').where({ subscription_id: 'sub_rm4', term_number: 2 }).first()).order_id).toBe('ord_a');
+    expect(await t.db('subscriptions').where({ id: 'sub_rm4' }).first()).toMatchObject({ seq: 3, term_number: 3 });
+    // A new run (continue-as-new) starts its history again: its writes follow the last run's.
+    await recordSubscriptionState(t.db, { state: { ...base, seq: 4, termNumber: 3, status: 'active', autoRenew: true }, event: 'auto_renew_changed', at: base.startedAt, details: {}, notify: null, position: { run: run + 1, task: 3 } });
+    expect(await t.db('subscriptions').where({ id: 'sub_rm4' }).first()).toMatchObject({ seq: 4, auto_renew: true });
+  });
 });

@@ -1,5 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { Worker, WorkerOptions } from '@temporalio/worker';
 import { createPaymentEngine, PaymentEngine } from '../../payments/payment-engine';
 import { createSandboxGateway, SandboxCardGateway } from '../../payments/sandbox-gateway';
 import { DEFAULT_ARREARS } from '../../billing/renewal-schedule';
@@ -28,7 +28,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function createWorld(): Promise<World> {
+export async function createWorld(opts: { workerOverrides?: Partial<WorkerOptions> } = {}): Promise<World> {
   const [t, env, bundle] = await Promise.all([createTestDb(), createTimeSkippingEnv(), workflowBundle()]);
   const gateway = createSandboxGateway();
   // Activities read the time-skipping server's clock, so coupon/discount validity follows the
@@ -40,6 +40,7 @@ export async function createWorld(): Promise<World> {
     taskQueue: TASK_QUEUE,
     deps: { db: t.db, payments, catalog: defaultCatalog },
     workflowBundle: bundle,
+    overrides: opts.workerOverrides,
   });
   const running = worker.run();
   return {

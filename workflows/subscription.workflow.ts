@@ -61,6 +61,10 @@ const LEAN_RENEWAL = 'lean-renewal-2026-11';
 // Versioning: money-moving commands answer once per Idempotency-Key (issue #11). Histories from
 // before it (a renewal sent twice ran twice) replay without it.
 const COMMAND_MEMORY = 'command-memory-2026-12';
+// Versioning: a command that waited behind another is checked again before it runs (an upgrade
+// queued behind an unsubscribe was charged). Only a run that meets the case records the marker;
+// one recorded before it replays the command as it ran.
+const COMMAND_RECHECK = 'command-recheck-2026-12';
 
 export interface SubscriptionResult {
   subscriptionId: string;
@@ -116,16 +120,33 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
    * A money-moving command, once per Idempotency-Key: the first request runs, any later one with
    * the same key (from either key scope, after an API retry, in a replay) gets the first outcome.
    */
-  async function once(kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, run: () => Promise<CommandOutcome>): Promise<CommandOutcome> {
+  async function once(kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, refusal: () => ApplicationFailure | null, run: () => Promise<CommandOutcome>): Promise<CommandOutcome> {
     return exclusive(async () => {
       const key = commandKey(kind, requestKey);
       const known = state.commandMemory ? rememberedCommand(state, key) : undefined;
       if (known) return known.outcome;
+      // The validator passed on the state before the command ahead of this one ran (two requests
+      // in one workflow task, or one arriving while another's charge is in flight). An upgrade
+      // or renewal behind an unsubscribe would pay for a subscription that no longer exists.
+      const refused = refusal();
+      if (refused && patched(COMMAND_RECHECK)) throw refused;
       const outcome = await run();
       if (state.commandMemory) state = remember(state, key, fingerprint, outcome, Date.now());
       return outcome;
     });
   }
+
+  // What each command's state must allow: checked by its validator, and again by `once` when
+  // its turn comes.
+  const renewRefusal = () => (ENDED.has(state.status) || state.status === 'pending'
+    ? ApplicationFailure.nonRetryable(`a ${state.status} subscription cannot be renewed`, 'STATE.NOT_RENEWABLE') : null);
+  const unsubscribeRefusal = () => (state.status !== 'active'
+    ? ApplicationFailure.nonRetryable(`only an active subscription can be unsubscribed (this one is ${state.status})`, 'STATE.NOT_ACTIVE') : null);
+  const upgradeRefusal = (edition: string) => {
+    if (state.status !== 'active') return ApplicationFailure.nonRetryable(`only an active subscription can be upgraded (this one is ${state.status})`, 'STATE.NOT_ACTIVE');
+    return edition === state.edition ? ApplicationFailure.nonRetryable(`already ${state.edition}`, 'SUBSCRIPTION.SAME_EDITION') : null;
+  };
+  const refuseIf = (refusal: ApplicationFailure | null) => { if (refusal) throw refusal; };
 
   /** The update validators' half of `once`: a key used for another request is refused up front. */
   const knownCommand = (kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string) =>
@@ -223,7 +244,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   // R-S5: manual renewal from active, grace, frozen (and isolated, R-S9); refused once ended.
   setHandler(renewUpdate, async (req): Promise<CommandResult> => {
-    const outcome = await once('renew', req.requestKey, commandFingerprint.renew(req), async () => {
+    const outcome = await once('renew', req.requestKey, commandFingerprint.renew(req), renewRefusal, async () => {
       const at = Date.now();
       const charged = await acts.chargeSubscriptionTerm(chargeInput(state, req.term, 'manual_renewal', `${state.subscriptionId}:renewal:${req.requestKey}`, at, req.discountId ?? null));
       if (!charged.ok) return { ok: false, code: charged.code, message: charged.message };
@@ -239,9 +260,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }, {
     validator: (req) => {
       if (knownCommand('renew', req.requestKey, commandFingerprint.renew(req))) return; // answered before
-      if (ENDED.has(state.status) || state.status === 'pending') {
-        throw ApplicationFailure.nonRetryable(`a ${state.status} subscription cannot be renewed`, 'STATE.NOT_RENEWABLE');
-      }
+      refuseIf(renewRefusal());
       termMonths(req.term);
     },
   });
@@ -273,7 +292,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   // R-S11: unsubscribe an active subscription; the unused part of every paid order goes back to cash.
   setHandler(unsubscribeUpdate, async (req) => {
-    const outcome = await once('unsubscribe', req.requestKey, commandFingerprint.unsubscribe(), async () => {
+    const outcome = await once('unsubscribe', req.requestKey, commandFingerprint.unsubscribe(), unsubscribeRefusal, async () => {
       const at = Date.now();
       const { refund } = await acts.refundSubscription({
         subscriptionId: state.subscriptionId,
@@ -295,13 +314,13 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }, {
     validator: (req: { requestKey: string }) => {
       if (knownCommand('unsubscribe', req.requestKey, commandFingerprint.unsubscribe())) return;
-      if (state.status !== 'active') throw ApplicationFailure.nonRetryable(`only an active subscription can be unsubscribed (this one is ${state.status})`, 'STATE.NOT_ACTIVE');
+      refuseIf(unsubscribeRefusal());
     },
   });
 
   // R-S12: upgrade, paying the pro-rata price difference on every paid term still ahead.
   setHandler(upgradeUpdate, async (req) => {
-    const outcome = await once('upgrade', req.requestKey, commandFingerprint.upgrade(req), async () => {
+    const outcome = await once('upgrade', req.requestKey, commandFingerprint.upgrade(req), () => upgradeRefusal(req.edition), async () => {
       const at = Date.now();
       const charged = await acts.chargeUpgrade({
         subscriptionId: state.subscriptionId,
@@ -328,8 +347,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   }, {
     validator: (req) => {
       if (knownCommand('upgrade', req.requestKey, commandFingerprint.upgrade(req))) return;
-      if (state.status !== 'active') throw ApplicationFailure.nonRetryable(`only an active subscription can be upgraded (this one is ${state.status})`, 'STATE.NOT_ACTIVE');
-      if (req.edition === state.edition) throw ApplicationFailure.nonRetryable(`already ${state.edition}`, 'SUBSCRIPTION.SAME_EDITION');
+      refuseIf(upgradeRefusal(req.edition));
     },
   });
 

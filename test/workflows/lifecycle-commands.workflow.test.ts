@@ -218,4 +218,44 @@ describe('concurrent money-moving updates (issue #13)', () => {
     expect(new Set(terms.map((t) => t.order_id)).size).toBe(6);
     expect((await world.payments.getBalances(accountId)).cash).toBe('0.00'); // 6 × 25.00
   });
+
+  // A command waiting its turn was validated against the state before the one ahead of it ran.
+  // An upgrade or a renewal queued behind an unsubscribe must be refused, not charged for a
+  // subscription that no longer exists (R-S11, R-S12, R-S5: no paid order without service).
+  it('an unsubscribe and an upgrade sent at once: whichever runs first, the customer ends where either order leaves them', async () => {
+    const accountId = await anAccount(world, { cash: '500.00' });
+    const sub = await buy(world, { accountId, product: 'workload-protection', edition: 'pro', quantity: 1, term: { unit: 'month', count: 12 } });
+    const { startedAt } = await sub.state();
+    await advanceTo(world, local(startedAt).plus({ months: 6 }).toMillis());
+    const [unsub, up] = await Promise.allSettled([
+      sub.handle.executeUpdate(unsubscribeUpdate, { args: [{ requestKey: 'u' }] }),
+      sub.handle.executeUpdate(upgradeUpdate, { args: [{ edition: 'ultimate', requestKey: 'up' }] }),
+    ]);
+    expect(unsub.status).toBe('fulfilled');
+    expect((await sub.state()).status).toBe('unsubscribed');
+    // Upgrade first: 144.00 paid, 90.00 for the upgrade, 72.00 + 90.00 back. Unsubscribe first:
+    // 72.00 back and the upgrade refused. Either way 500 − 144 + 72 = 428.00.
+    expect((await world.payments.getBalances(accountId)).cash).toBe('428.00');
+    if (up.status === 'rejected') expect((up.reason as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'STATE.NOT_ACTIVE' });
+    else expect(up.value.ok === false || up.value.charged === '90.00').toBe(true);
+    const paid = await world.db('orders').where({ account_id: accountId, status: 'paid' }).pluck('kind');
+    expect(paid.filter((k: string) => k === 'subscription_upgrade').length).toBe(up.status === 'fulfilled' && up.value.ok ? 1 : 0);
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'concurrent-unsubscribe-and-upgrade');
+  });
+
+  it('an unsubscribe and a manual renewal sent at once: no renewal is paid for an unsubscribed subscription', async () => {
+    const accountId = await anAccount(world, { cash: '50.00' });
+    const sub = await buy(world, { accountId }); // 25.00, one month
+    const [unsub, renew] = await Promise.allSettled([
+      sub.handle.executeUpdate(unsubscribeUpdate, { args: [{ requestKey: 'u' }] }),
+      sub.handle.executeUpdate(renewUpdate, { args: [{ term: month, requestKey: 'r' }] }),
+    ]);
+    expect(unsub.status).toBe('fulfilled');
+    const state = await sub.state();
+    expect(state.status).toBe('unsubscribed');
+    // Unsubscribed at once: everything paid comes back, whichever ran first (25.00, or 50.00).
+    expect((await world.payments.getBalances(accountId)).cash).toBe('50.00');
+    if (renew.status === 'rejected') expect((renew.reason as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'STATE.NOT_RENEWABLE' });
+    await saveHistory(world, `subscription-${sub.id}`, undefined, 'concurrent-unsubscribe-and-renewal');
+  });
 });

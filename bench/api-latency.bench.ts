@@ -3,11 +3,13 @@ import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker
 import express from 'express';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { temporal as proto } from '@temporalio/proto';
 import { createApp } from '../api/app';
 import { ensureOperatorKey } from '../api/auth';
 import { listen, RunningServer } from '../api/server';
 import { DEFAULT_ARREARS } from '../billing/renewal-schedule';
 import { defaultCatalog } from '../catalog/catalog';
+import { derivedId } from '../common/ids';
 import { createLogger } from '../common/logger';
 import { createPaymentEngine } from '../payments/payment-engine';
 import { createSandboxGateway } from '../payments/sandbox-gateway';
@@ -36,6 +38,37 @@ async function timed(url: string, init: RequestInit, expectStatus: number): Prom
   const ms = performance.now() - t0;
   if (res.status !== expectStatus) throw new Error(`${init.method} ${url}: ${res.status}, expected ${expectStatus}`);
   return ms;
+}
+
+interface PurchasePhases { phase_api_before_start_p50_ms: number; phase_dispatch_p50_ms: number; phase_first_task_p50_ms: number; phase_api_after_p50_ms: number }
+
+const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6);
+
+/**
+ * Where a purchase's time goes, from its workflow's history: the API's work before the start
+ * (auth, validation, the idempotency claim), the first workflow task's dispatch (scheduled →
+ * started: the server's part), the first task on the worker (started → completed, the charge's
+ * local activity included) and the API's work after (the answer stored). Event times are the
+ * server's clock in whole ms, the same machine's as ours.
+ */
+async function purchasePhases(client: Client, windows: { workflowId: string; from: number; to: number }[]): Promise<PurchasePhases> {
+  const before: number[] = [], dispatch: number[] = [], task: number[] = [], after: number[] = [];
+  for (const w of windows) {
+    const events = (await client.workflow.getHandle(w.workflowId).fetchHistory()).events ?? [];
+    const { EventType } = proto.api.enums.v1;
+    const find = (type: number) => events.find((e) => e.eventType === type);
+    const started = find(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+    const scheduled = find(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+    const taskStarted = find(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    const completed = find(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+    if (!started || !scheduled || !taskStarted || !completed) continue;
+    before.push(eventMs(started) - w.from);
+    dispatch.push(eventMs(taskStarted) - eventMs(scheduled));
+    task.push(eventMs(completed) - eventMs(taskStarted));
+    after.push(w.to - eventMs(completed));
+  }
+  const p50 = (a: number[]) => (a.length ? percentile([...a].sort((x, y) => x - y), 50) : NaN);
+  return { phase_api_before_start_p50_ms: p50(before), phase_dispatch_p50_ms: p50(dispatch), phase_first_task_p50_ms: p50(task), phase_api_after_p50_ms: p50(after) };
 }
 
 export async function runApiLatencyBench(ctx: TemporalBenchContext): Promise<Record<string, number>> {
@@ -95,13 +128,17 @@ export async function runApiLatencyBench(ctx: TemporalBenchContext): Promise<Rec
       await payments.topUp({ accountId: body.id, amount: String(25 * (n + 20)), idempotencyKey: `seed:${body.id}` });
       customers.push({ id: body.id, key: body.api_key });
     }
-    const purchase = (i: number) => {
+    const purchaseWindows: { workflowId: string; from: number; to: number }[] = [];
+    const purchase = async (i: number) => {
       const c = customers[i % customers.length];
-      return timed(`http://127.0.0.1:${api.port}/v1/subscriptions`, {
+      const from = Date.now();
+      const ms = await timed(`http://127.0.0.1:${api.port}/v1/subscriptions`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${c.key}`, 'Content-Type': 'application/json', 'Idempotency-Key': `bench-${i}` },
         body: JSON.stringify({ account_id: c.id, product: 'host-security', edition: 'enterprise', region: 'cn-hangzhou', quantity: 1, term: { unit: 'month', count: 1 } }),
       }, 201);
+      if (i < 1_000_000) purchaseWindows.push({ workflowId: `subscription-${derivedId('sub', `${c.id}:bench-${i}`)}`, from, to: Date.now() });
+      return ms;
     };
     const start = () => timed(`http://127.0.0.1:${bare.port}/bare`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }, 201);
     const startUpdate = () => timed(`http://127.0.0.1:${bare.port}/bare-update`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }, 201);
@@ -115,6 +152,7 @@ export async function runApiLatencyBench(ctx: TemporalBenchContext): Promise<Rec
       updateMs.push(await startUpdate());
       apiMs.push(await purchase(i));
     }
+    const phases = await purchasePhases(client, purchaseWindows);
     apiMs.sort((a, b) => a - b);
     bareMs.sort((a, b) => a - b);
     updateMs.sort((a, b) => a - b);
@@ -130,10 +168,12 @@ export async function runApiLatencyBench(ctx: TemporalBenchContext): Promise<Rec
       p50_ratio: r(percentile(apiMs, 50) / percentile(bareMs, 50)),
       p99_ratio: r(percentile(apiMs, 99) / percentile(bareMs, 99)),
       p99_ratio_vs_update: r(percentile(apiMs, 99) / percentile(updateMs, 99)),
+      ...phases,
     };
     ctx.log(`purchase p50 ${out.purchase_p50_ms} ms, p99 ${out.purchase_p99_ms} ms; bare start p50 ${out.bare_start_p50_ms} ms, p99 ${out.bare_start_p99_ms} ms`);
     ctx.log(`bare update-with-start p50 ${out.bare_update_p50_ms} ms, p99 ${out.bare_update_p99_ms} ms`);
     ctx.log(`p99 ratio ${out.p99_ratio}× the bare start (goal ≤ 3×), ${out.p99_ratio_vs_update}× the bare update-with-start; p50 ratio ${out.p50_ratio}×; ${n} requests each, one client, alternating`);
+    ctx.log(`where a purchase's time goes (p50, ms, from the workflow's event times): API before the start ${out.phase_api_before_start_p50_ms}, first task's dispatch ${out.phase_dispatch_p50_ms}, first task on the worker (charge included) ${out.phase_first_task_p50_ms}, API after the update ${out.phase_api_after_p50_ms}`);
     return out;
   } finally {
     for (const s of servers) await s.close();

@@ -8,6 +8,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { Client as PgClient } from 'pg';
 import { parse, stringify } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { dynamicConfigFileContent } from './temporal-dynamic-config';
 
 // The real Temporal server (history, matching, frontend and worker services in one process) on
 // PostgreSQL with SQL visibility: what a cloud provider runs, unlike `temporal server
@@ -172,7 +173,7 @@ export async function startTemporalCluster(opts: StartClusterOptions): Promise<C
   const ports = await distinctFreePorts(10);
   const [frontend, frontendMembership, frontendHttp, history, historyMembership, matching, matchingMembership, worker, workerMembership, metrics] = ports;
   const dynamicConfigFile = join(runDir, 'config', 'dynamicconfig.yaml');
-  writeFileSync(dynamicConfigFile, stringify(DYNAMIC_CONFIG));
+  writeFileSync(dynamicConfigFile, stringify(dynamicConfigFileContent()));
   const config = serverConfig({
     base: parse(readFileSync(opts.install.baseConfig, 'utf8')) as Record<string, any>,
     pg: opts.postgres, databases, dynamicConfigFile, tls: opts.tls, logLevel: opts.logLevel ?? 'warn',
@@ -232,10 +233,6 @@ export async function startTemporalCluster(opts: StartClusterOptions): Promise<C
 }
 
 // Dynamic config: the server's defaults, plus the one limit docker-compose's SQL setups raise.
-const DYNAMIC_CONFIG = {
-  'limit.maxIDLength': [{ value: 255, constraints: {} }],
-};
-
 interface Ports {
   frontend: number; frontendMembership: number; frontendHttp: number;
   history: number; historyMembership: number; matching: number; matchingMembership: number;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { Logger } from './logger';
 import { cliSearchAttributeFlags } from '../workflows/search-attributes';
+import { devServerDynamicConfigFlags } from './temporal-dynamic-config';
 
 export interface DevServerHandle {
   address: string;
@@ -38,6 +39,7 @@ export async function startDevServer(opts: { cli: string; dataDir: string | null
     '--namespace', opts.namespace,
     '--log-level', 'warn',
     ...cliSearchAttributeFlags(),
+    ...devServerDynamicConfigFlags(),
   ];
   const child: ChildProcess = spawn(opts.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let exited: number | null = null;

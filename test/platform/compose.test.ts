@@ -5,6 +5,7 @@ import Ajv from 'ajv';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { parse } from 'yaml';
 import { registry } from '../../common/metrics';
+import { dynamicConfigFileContent } from '../../common/temporal-dynamic-config';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 // Issue 14: CI has no Docker engine, so the production compose file and its Prometheus and
@@ -69,6 +70,12 @@ describe('docker-compose.yml (issue 14)', () => {
     expect(services.temporal.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'temporal-postgres', VISIBILITY_DBNAME: 'temporal_visibility' });
     expect(services.temporal.environment.ENABLE_ES).toBeUndefined();
     expect(services.temporal.depends_on['temporal-schema']).toEqual({ condition: 'service_completed_successfully' });
+  });
+
+  it('gives the server the dynamic config the dev server and the cluster tier run (issue 14 latency)', () => {
+    expect(services.temporal.environment.DYNAMIC_CONFIG_FILE_PATH).toBe('/etc/temporal/config/dynamicconfig/quotaflow.yaml');
+    expect(yaml('ops/temporal/dynamicconfig/quotaflow.yaml')).toEqual(dynamicConfigFileContent());
+    expect(dynamicConfigFileContent()['history.transferProcessorMaxPollRPS']).toEqual([{ value: 200, constraints: {} }]);
   });
 
   it('runs the worker as 2 replicas and the API, after migrations and the namespace set-up', () => {

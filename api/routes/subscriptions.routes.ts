@@ -1,4 +1,4 @@
-import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
 import { subscriptionForecast, validateDeductionDate } from '../../billing/renewal-schedule';
@@ -260,7 +260,8 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
    * command, or its workflow has closed, the API reads the key's first outcome from the workflow's
    * state, so a retry still gets it.
    */
-  async function command<T>(row: Row, kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, refused: ApiError | null, run: () => Promise<T>, replayed: (o: CommandOutcome) => T): Promise<T> {
+  async function command<T>(row: Row, kind: 'renew' | 'upgrade' | 'unsubscribe', requestKey: string, fingerprint: string, refusal: (r: Row) => ApiError | null, run: () => Promise<T>, replayed: (o: CommandOutcome) => T): Promise<T> {
+    const refused = refusal(row);
     // Refused as the subscription is now (or closed): the key may still be one it answered before.
     if (refused || TERMINAL.has(row.status)) {
       const view = await deps.temporal.workflow.getHandle(row.workflow_id).query(getStateQuery).catch((err) => { throw unavailable(err) ?? err; });
@@ -269,7 +270,18 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
       if (known) return replayed(known.outcome);
     }
     if (refused) throw refused;
-    return viaUpdate(deps.temporal, run);
+    try {
+      return await viaUpdate(deps.temporal, run);
+    } catch (err) {
+      // The run ended (an unsubscribe or a release just closed it) between our read of the row
+      // and the update reaching it, so the server aborted the update. Answer as the ended
+      // subscription does: the key's first outcome, or its refusal. Found by the money model's
+      // two-commands-at-once step on the system tier, where it answered 500.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const ended = (await getSubscription(deps.db, row.id)) as Row | undefined;
+      if (!ended || !TERMINAL.has(ended.status)) throw err;
+      return command(ended, kind, requestKey, fingerprint, refusal, run, replayed);
+    }
   }
 
   const refusedFor = (row: Row, statuses: string[], code: string, message: string) => (statuses.includes(row.status) ? new ApiError(409, code, message) : null);
@@ -277,7 +289,8 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
   async function renew({ params, body, principal, req }: Ctx<{ id: string }, unknown, z.infer<typeof renewBody>>) {
     const row = await loadOwned(principal, params.id);
     const requestKey = req.header('idempotency-key') ?? newId('req');
-    const refused = refusedFor(row, [...TERMINAL], 'STATE.NOT_RENEWABLE', `a ${row.status} subscription cannot be renewed`);
+    const refusal = (r: Row) => refusedFor(r, [...TERMINAL], 'STATE.NOT_RENEWABLE', `a ${r.status} subscription cannot be renewed`);
+    const refused = refusal(row);
     const args = { term: body.term, autoRenew: body.auto_renew, discountId: body.discount_id ?? null, requestKey };
     if (!refused) {
       // A discount that has expired since the first request with this key does not refuse its replay.
@@ -286,7 +299,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
         if (!view?.commands?.[`renew:${requestKey}`]) throw err;
       });
     }
-    const result = await command(row, 'renew', requestKey, commandFingerprint.renew(args), refused,
+    const result = await command(row, 'renew', requestKey, commandFingerprint.renew(args), refusal,
       () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(renewUpdate, { args: [args] }).then((r) => ({ ok: r.ok, code: r.code, message: r.message })),
       (o) => ({ ok: o.ok, code: o.code, message: o.message }));
     if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');
@@ -303,8 +316,8 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
   async function unsubscribe({ params, principal, req }: Ctx<{ id: string }>) {
     const row = await loadOwned(principal, params.id);
     const requestKey = req.header('idempotency-key') ?? newId('req');
-    const refused = row.status === 'active' ? null : new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${row.status})`);
-    const refund = await command(row, 'unsubscribe', requestKey, commandFingerprint.unsubscribe(), refused,
+    const refusal = (r: Row) => (r.status === 'active' ? null : new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${r.status})`));
+    const refund = await command(row, 'unsubscribe', requestKey, commandFingerprint.unsubscribe(), refusal,
       () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(unsubscribeUpdate, { args: [{ requestKey }] }).then((r) => r.refund),
       (o) => o.refund ?? '0.00');
     return { status: 200, body: { subscription: rowJson(await loadOwned(principal, params.id), now()), refund } };
@@ -315,12 +328,12 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     if (!findEdition(deps.catalog, row.product, body.edition)) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${row.product} has no edition ${body.edition}`);
     const requestKey = req.header('idempotency-key') ?? newId('req');
     const fingerprint = commandFingerprint.upgrade(body);
-    const refused = row.status !== 'active'
-      ? new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be upgraded (this one is ${row.status})`)
-      : !canUpgrade(row.product, row.edition, body.edition, deps.catalog) && row.edition !== body.edition
-        ? new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${row.product} cannot go from ${row.edition} to ${body.edition}: only upgrades to a higher edition are allowed`)
-        : null;
-    const result = await command(row, 'upgrade', requestKey, fingerprint, refused,
+    const refusal = (r: Row) => (r.status !== 'active'
+      ? new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be upgraded (this one is ${r.status})`)
+      : !canUpgrade(r.product, r.edition, body.edition, deps.catalog) && r.edition !== body.edition
+        ? new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${r.product} cannot go from ${r.edition} to ${body.edition}: only upgrades to a higher edition are allowed`)
+        : null);
+    const result = await command(row, 'upgrade', requestKey, fingerprint, refusal,
       () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(upgradeUpdate, { args: [{ edition: body.edition, requestKey }] }).then((r) => ({ ok: r.ok, code: r.code, message: r.message, amount: r.charged })),
       (o) => ({ ok: o.ok, code: o.code, message: o.message, amount: o.amount }));
     if (!result.ok) throw new ApiError(statusForCode(result.code ?? 'PAYMENT.FAILED'), result.code ?? 'PAYMENT.FAILED', result.message ?? 'payment failed');

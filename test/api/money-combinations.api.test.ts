@@ -39,6 +39,29 @@ describe('money stays right when rules combine (issue #11)', () => {
     expect((await w.as(c.key).get('/v1/subscriptions')).body.data).toEqual([]);
   });
 
+  // Two commands at once where one ends the subscription: the other is refused, whether the
+  // workflow checked it after the first ran (issue #11, this session) or the run had already
+  // closed when it arrived (the server aborts the update: it answered 500). Found by the money
+  // model's two-commands-at-once step.
+  it('an unsubscribe, a renewal and a second unsubscribe sent at once: one unsubscribe, the rest refused with 409, everything paid back, never a 500', async () => {
+    for (let round = 0; round < 6; round += 1) {
+      const c = await w.newCustomer({ cash: '50.00' });
+      const sub = (await buy(c, `t${round}`)).body;
+      const answers = await Promise.all([
+        w.as(c.key).post(`/v1/subscriptions/${sub.id}/unsubscribe`, undefined, `u1-${round}`),
+        w.as(c.key).post(`/v1/subscriptions/${sub.id}/renewals`, { term: month }, `r-${round}`),
+        w.op().post(`/v1/subscriptions/${sub.id}/unsubscribe`, undefined, `u2-${round}`),
+      ]);
+      const [u1, r, u2] = answers.map((a) => a.status);
+      expect([u1, u2].sort()).toEqual([200, 409]);
+      expect([201, 409]).toContain(r);
+      for (const a of answers.filter((x) => x.status === 409)) expect(['STATE.NOT_ACTIVE', 'STATE.NOT_RENEWABLE']).toContain(a.body.error.code);
+      // Unsubscribed at the instant of purchase: all of it back, with or without the renewal.
+      expect(await cash(c)).toBe('50.00');
+      expect((await w.as(c.key).get(`/v1/subscriptions/${sub.id}`)).body.status).toBe('unsubscribed');
+    }
+  });
+
   it('2. a manual renewal replayed with the same key from the other key scope renews once', async () => {
     const c = await w.newCustomer({ cash: '100.00' });
     const sub = (await buy(c, 'b2')).body;

@@ -58,6 +58,11 @@ export function canUnsubscribe(status: SubscriptionStatus): boolean {
   return status === 'active';
 }
 
+// R-S12: only an active subscription can be upgraded.
+export function canChangeEdition(status: SubscriptionStatus): boolean {
+  return status === 'active';
+}
+
 // R-S1: list price of a term: monthly price × q × months, or yearly price × q × years,
 // rounded half-up to 0.01. Throws if the edition does not offer that mode (R-C1).
 export function termPrice(prices: EditionPrices, quantity: number, term: Term): Decimal {

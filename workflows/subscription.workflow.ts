@@ -13,7 +13,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { termMonths } from '../billing/calendar';
 import { frozenEndsAt, graceEndsAt, isolationEndsAt, validateDeductionDate } from '../billing/renewal-schedule';
-import { renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
+import { canChangeEdition, canRenewManually, canUnsubscribe, renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
 import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from './search-attributes';
 import { asRefusal, boundedActivities } from './bounded-activities';
 import { writePosition } from './write-position';
@@ -136,14 +136,16 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     });
   }
 
-  // What each command's state must allow: checked by its validator, and again by `once` when
-  // its turn comes.
-  const renewRefusal = () => (ENDED.has(state.status) || state.status === 'pending'
-    ? ApplicationFailure.nonRetryable(`a ${state.status} subscription cannot be renewed`, 'STATE.NOT_RENEWABLE') : null);
-  const unsubscribeRefusal = () => (state.status !== 'active'
-    ? ApplicationFailure.nonRetryable(`only an active subscription can be unsubscribed (this one is ${state.status})`, 'STATE.NOT_ACTIVE') : null);
+  // What each command's state must allow (the rules: R-S5/R-S9, R-S11, R-S12): checked by its
+  // validator, and again by `once` when its turn comes. A pending or payment_failed run has no
+  // subscription to command.
+  const bought = (s: SubscriptionState['status']): s is Exclude<SubscriptionState['status'], 'pending' | 'payment_failed'> => s !== 'pending' && s !== 'payment_failed';
+  const renewRefusal = () => (bought(state.status) && canRenewManually(state.status) ? null
+    : ApplicationFailure.nonRetryable(`a ${state.status} subscription cannot be renewed`, 'STATE.NOT_RENEWABLE'));
+  const unsubscribeRefusal = () => (bought(state.status) && canUnsubscribe(state.status) ? null
+    : ApplicationFailure.nonRetryable(`only an active subscription can be unsubscribed (this one is ${state.status})`, 'STATE.NOT_ACTIVE'));
   const upgradeRefusal = (edition: string) => {
-    if (state.status !== 'active') return ApplicationFailure.nonRetryable(`only an active subscription can be upgraded (this one is ${state.status})`, 'STATE.NOT_ACTIVE');
+    if (!bought(state.status) || !canChangeEdition(state.status)) return ApplicationFailure.nonRetryable(`only an active subscription can be upgraded (this one is ${state.status})`, 'STATE.NOT_ACTIVE');
     return edition === state.edition ? ApplicationFailure.nonRetryable(`already ${state.edition}`, 'SUBSCRIPTION.SAME_EDITION') : null;
   };
   const refuseIf = (refusal: ApplicationFailure | null) => { if (refusal) throw refusal; };

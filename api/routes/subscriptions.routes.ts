@@ -1,8 +1,8 @@
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
-import { subscriptionForecast, validateDeductionDate } from '../../billing/renewal-schedule';
-import { canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
+import { subscriptionForecast, validateDeductionDate, type SubscriptionStatus as BillingStatus } from '../../billing/renewal-schedule';
+import { canChangeEdition, canRenewManually, canUnsubscribe, canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { BillingAccountId, Edition, Product, SubscriptionStatus } from '../../workflows/search-attributes';
@@ -284,12 +284,13 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     }
   }
 
-  const refusedFor = (row: Row, statuses: string[], code: string, message: string) => (statuses.includes(row.status) ? new ApiError(409, code, message) : null);
+  // The rules' status checks (R-S5/R-S9, R-S11, R-S12) on a read-model row.
+  const statusOf = (r: Row) => r.status as BillingStatus;
 
   async function renew({ params, body, principal, req }: Ctx<{ id: string }, unknown, z.infer<typeof renewBody>>) {
     const row = await loadOwned(principal, params.id);
     const requestKey = req.header('idempotency-key') ?? newId('req');
-    const refusal = (r: Row) => refusedFor(r, [...TERMINAL], 'STATE.NOT_RENEWABLE', `a ${r.status} subscription cannot be renewed`);
+    const refusal = (r: Row) => (canRenewManually(statusOf(r)) ? null : new ApiError(409, 'STATE.NOT_RENEWABLE', `a ${r.status} subscription cannot be renewed`));
     const refused = refusal(row);
     const args = { term: body.term, autoRenew: body.auto_renew, discountId: body.discount_id ?? null, requestKey };
     if (!refused) {
@@ -316,7 +317,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
   async function unsubscribe({ params, principal, req }: Ctx<{ id: string }>) {
     const row = await loadOwned(principal, params.id);
     const requestKey = req.header('idempotency-key') ?? newId('req');
-    const refusal = (r: Row) => (r.status === 'active' ? null : new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${r.status})`));
+    const refusal = (r: Row) => (canUnsubscribe(statusOf(r)) ? null : new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be unsubscribed (this one is ${r.status})`));
     const refund = await command(row, 'unsubscribe', requestKey, commandFingerprint.unsubscribe(), refusal,
       () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(unsubscribeUpdate, { args: [{ requestKey }] }).then((r) => r.refund),
       (o) => o.refund ?? '0.00');
@@ -328,7 +329,7 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     if (!findEdition(deps.catalog, row.product, body.edition)) throw new ApiError(422, 'CATALOG.UNKNOWN_EDITION', `${row.product} has no edition ${body.edition}`);
     const requestKey = req.header('idempotency-key') ?? newId('req');
     const fingerprint = commandFingerprint.upgrade(body);
-    const refusal = (r: Row) => (r.status !== 'active'
+    const refusal = (r: Row) => (!canChangeEdition(statusOf(r))
       ? new ApiError(409, 'STATE.NOT_ACTIVE', `only an active subscription can be upgraded (this one is ${r.status})`)
       : !canUpgrade(r.product, r.edition, body.edition, deps.catalog) && r.edition !== body.edition
         ? new ApiError(422, 'SUBSCRIPTION.DOWNGRADE_REFUSED', `${r.product} cannot go from ${r.edition} to ${body.edition}: only upgrades to a higher edition are allowed`)

@@ -3,6 +3,7 @@ import type { Catalog } from '../../catalog/catalog';
 import {
   canRenewManually,
   canUnsubscribe,
+  canChangeEdition,
   canUpgrade,
   defaultRenewalPeriod,
   EditionPrices,
@@ -113,6 +114,11 @@ describe('R-S5 / R-S11 what a status allows', () => {
     expect(canUnsubscribe('active')).toBe(true);
     expect(canUnsubscribe('grace')).toBe(false);
     expect(canUnsubscribe('trial')).toBe(false);
+  });
+
+  it('R-S12: only active can be upgraded', () => {
+    expect(canChangeEdition('active')).toBe(true);
+    expect(['trial', 'grace', 'frozen', 'isolated', 'released', 'unsubscribed'].some((s) => canChangeEdition(s as never))).toBe(false);
   });
 });
 

@@ -48,7 +48,7 @@ export const renewals = new Counter({
 
 export const retryBoundHits = new Counter({
   name: 'quotaflow_retry_bound_hit_total',
-  help: 'Activity calls that exhausted their bounded (local) retries and went on as regular activities (workflows/bounded-activities.ts)',
+  help: 'Activity calls that exhausted their bounded first try (a minute of retries) and went on as regular activities retried without end (workflows/bounded-activities.ts)',
   labelNames: ['activity'] as const,
   registers: [registry],
 });

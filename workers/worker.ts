@@ -1,4 +1,5 @@
-import { InjectedSinks, NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import type { Context as ActivityContext } from '@temporalio/activity';
+import { ActivityInterceptors, InjectedSinks, NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from '../common/logger';
 import { renewals, retryBoundHits } from '../common/metrics';
 import { createActivities, ActivityDeps } from '../activities';
@@ -28,6 +29,29 @@ export const metricsSinks: InjectedSinks<QuotaflowMetricsSinks> = {
   },
 };
 
+/**
+ * A regular activity whose worker dies is retried once the server gives up on that worker: with
+ * no heartbeat, at its start-to-close timeout (30 s for a money step). A heartbeat every second,
+ * from the first second on, against the money steps' 5 s heartbeat timeout brings that to about
+ * 5 s, and the short calls (a renewal's charge takes milliseconds) never send one.
+ */
+const HEARTBEAT_EVERY_MS = 1_000;
+export function heartbeatWhileRunning(ctx: ActivityContext): ActivityInterceptors {
+  return {
+    inbound: {
+      async execute(input, next) {
+        if (ctx.info.isLocal || !ctx.info.heartbeatTimeoutMs) return next(input);
+        const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+        try {
+          return await next(input);
+        } finally {
+          clearInterval(beat);
+        }
+      },
+    },
+  };
+}
+
 /** Builds the quotaflow worker: the workflow bundle plus every activity bound to its deps. */
 export async function createWorker(setup: WorkerSetup): Promise<Worker> {
   const options: WorkerOptions = {
@@ -37,6 +61,7 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     workflowBundle: setup.workflowBundle,
     activities: createActivities(setup.deps),
     sinks: metricsSinks,
+    interceptors: { activity: [heartbeatWhileRunning] },
     // A renewal storm (issue #6 bench) puts hundreds of workflows on one instant.
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 100,

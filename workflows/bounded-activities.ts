@@ -1,8 +1,9 @@
-import { ActivityFailure, ApplicationFailure, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityFailure, ActivityInterfaceFor, ApplicationFailure, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 
 /**
- * Activities as a workflow calls them: first as a local activity whose retries are bounded by a
- * schedule-to-close timeout, then — only if that bound is hit — as a regular activity.
+ * Activities as a workflow calls them: first as a local activity (or, with `firstTry: 'regular'`,
+ * a regular one) whose retries are bounded by a schedule-to-close timeout, then — only if that
+ * bound is hit — as a regular activity retried without end.
  *
  * Why both: a local activity is the fast path (a marker in history instead of three events and
  * two round trips; what keeps a 03:00 renewal storm cheap), but a local activity retried past the
@@ -16,21 +17,24 @@ import { ActivityFailure, ApplicationFailure, log, proxyActivities, proxyLocalAc
  * A business refusal (ApplicationFailure marked non-retryable: a PaymentError's code, a
  * validation) is not an infrastructure fault: it is thrown to the workflow at once, both ways.
  */
-export function boundedActivities<A extends object>(opts: { onBoundHit?: (activity: string) => void } = {}): A {
-  const local = proxyLocalActivities<A>({
+export function boundedActivities<A extends object>(opts: { onBoundHit?: (activity: string) => void; firstTry?: 'local' | 'regular' } = {}): A {
+  // The bound and its retry cadence are the same both ways. A regular first try (the money steps
+  // after a purchase, MONEY_IN_HISTORY in the subscription workflow) is retried by the server
+  // with no history, and its bound is what tells operators a step is stuck.
+  const bound = {
     scheduleToCloseTimeout: '1 minute',
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '15 seconds' },
-  });
-  const durable = proxyActivities<A>({
-    startToCloseTimeout: '1 minute',
-    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-  });
+  } as const;
+  // A regular try on a worker that died is retried after the heartbeat timeout, not the 30 s
+  // start-to-close (the worker heartbeats long calls: heartbeatWhileRunning in workers/worker.ts).
+  const first = opts.firstTry === 'regular' ? proxyActivities<A>({ ...bound, heartbeatTimeout: '5 seconds' }) : proxyLocalActivities<A>(bound);
+  const durable = durableActivities<A>();
   return new Proxy({} as A, {
     get(_target, name: string) {
       return async (...args: unknown[]) => {
         try {
-          return await (local as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
+          return await (first as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
         } catch (err) {
           if (isBusinessRefusal(err)) throw err;
           log.error('activity hit its retry bound; continuing as a regular activity', { activity: name, error: String((err as Error)?.message ?? err) });
@@ -39,6 +43,14 @@ export function boundedActivities<A extends object>(opts: { onBoundHit?: (activi
         }
       };
     },
+  });
+}
+
+/** Regular activities retried on the server without end (every activity is idempotent on a business key). */
+function durableActivities<A extends object>(): ActivityInterfaceFor<A> {
+  return proxyActivities<A>({
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
   });
 }
 

@@ -107,6 +107,7 @@ export interface SubscriptionState {
   seq: number; // orders the read-model writes (activities drop stale ones)
   leanRenewal?: boolean; // this lifecycle runs the LEAN_RENEWAL path (workflow versioning)
   commandMemory?: boolean; // this lifecycle answers commands once per key (COMMAND_MEMORY patch)
+  moneyInHistory?: boolean; // after the purchase, money moves in regular activities (MONEY_IN_HISTORY patch)
   /** paid terms not yet over, oldest first; absent on runs started before issue #11 (derived) */
   terms?: PaidTerm[];
   /** upgrade orders whose service is not used up yet */

@@ -65,6 +65,16 @@ const COMMAND_MEMORY = 'command-memory-2026-12';
 // queued behind an unsubscribe was charged). Only a run that meets the case records the marker;
 // one recorded before it replays the command as it ran.
 const COMMAND_RECHECK = 'command-recheck-2026-12';
+// Versioning: after the purchase, every step that moves money (an auto-renew attempt, a manual
+// renewal, an upgrade, an unsubscribe's refund) is a regular activity, not a local one. A local
+// activity runs inside its workflow task, so if the worker dies before that task completes, the
+// money has moved but the task is lost. Its rerun carries any update or signal that arrived
+// meanwhile, and those run before the timers and activities the lost task saw (the SDK's job
+// order). The rerun can then take another path: an unsubscribe ahead of the 03:00 renewal whose
+// charge already happened (a paid order with no term), or a renewal ahead of an unsubscribe whose
+// refund key already paid out the smaller, first refund. A regular activity is in history before
+// it runs, so money only moves on a path history has fixed. Runs from before it replay as they ran.
+const MONEY_IN_HISTORY = 'money-in-history-2026-12';
 
 export interface SubscriptionResult {
   subscriptionId: string;
@@ -87,16 +97,22 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   // subscription, not once per term.
   if (!state.leanRenewal && patched(LEAN_RENEWAL)) state = { ...state, leanRenewal: true };
   if (!state.commandMemory && patched(COMMAND_MEMORY)) state = { ...state, commandMemory: true };
+  if (!state.moneyInHistory && patched(MONEY_IN_HISTORY)) state = { ...state, moneyInHistory: true };
   let version = 0; // bumped by every message that changes the plan; wakes the main loop
   let busy = false; // one money-moving step at a time (auto attempt, renewal, upgrade, refund)
+  let topUps = 0; // top-ups that asked for an attempt now (R-S6), counted so one in flight is not lost
 
   // Local activities, bounded; past the bound a regular activity (see bounded-activities.ts).
-  const acts = boundedActivities<Activities>({
-    onBoundHit: (activity) => {
-      state = { ...state, retryBoundHits: (state.retryBoundHits ?? 0) + 1 };
-      metricsSink.retryBoundHit(activity);
-    },
-  });
+  const onBoundHit = (activity: string) => {
+    state = { ...state, retryBoundHits: (state.retryBoundHits ?? 0) + 1 };
+    metricsSink.retryBoundHit(activity);
+  };
+  const acts = boundedActivities<Activities>({ onBoundHit });
+
+  // Where a step after the purchase moves money (MONEY_IN_HISTORY). The purchase itself stays a
+  // local activity in the first task: nothing else can reach a run that has not been bought yet.
+  const moneySteps = boundedActivities<Activities>({ onBoundHit, firstTry: 'regular' });
+  const money = (): Activities => (state.moneyInHistory ? moneySteps : acts);
 
   const view = (): SubscriptionView => ({ ...state, forecast: forecast(state, Date.now()), purchase });
   const bump = () => { version += 1; };
@@ -205,13 +221,17 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     // renewal is then one activation of workflow code instead of three (what a 03:00 storm pays).
     const attempted: SubscriptionState = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false, seq: state.seq + 1 };
     const renewed = reactivated(extendedBy(attempted, period, null, at));
-    const outcome = await acts.renewTerm({
+    const topUpsBefore = topUps;
+    const outcome = await money().renewTerm({
       charge: chargeInput(state, period, 'renewal', key, at),
       restoreBindings: bindingsSuspended(state),
       renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed', position: writePosition() },
       failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed', position: writePosition() },
     });
-    state = outcome.ok ? withTermOrder(renewed, outcome.orderId) : attempted;
+    // A top-up signalled while this attempt was in flight (a regular activity, MONEY_IN_HISTORY)
+    // came after the balance it read: it still asks for an attempt now (R-S6), not at next 03:00.
+    const retryNow = state.moneyInHistory === true && topUps !== topUpsBefore;
+    state = outcome.ok ? withTermOrder(renewed, outcome.orderId) : { ...attempted, retryNow };
     publishSearchAttributes(state);
     return outcome.ok;
   }
@@ -248,7 +268,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   setHandler(renewUpdate, async (req): Promise<CommandResult> => {
     const outcome = await once('renew', req.requestKey, commandFingerprint.renew(req), renewRefusal, async () => {
       const at = Date.now();
-      const charged = await acts.chargeSubscriptionTerm(chargeInput(state, req.term, 'manual_renewal', `${state.subscriptionId}:renewal:${req.requestKey}`, at, req.discountId ?? null));
+      const charged = await money().chargeSubscriptionTerm(chargeInput(state, req.term, 'manual_renewal', `${state.subscriptionId}:renewal:${req.requestKey}`, at, req.discountId ?? null));
       if (!charged.ok) return { ok: false, code: charged.code, message: charged.message };
       const autoRenew = req.autoRenew ?? state.autoRenew;
       const renewalPeriod = renewalPeriodAfterManualRenewal(state.renewalPeriod, req.term, req.autoRenew === true); // R-S4
@@ -268,35 +288,45 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   });
 
   // R-S3: switching auto-renew on or off, and choosing the deduction date.
+  const autoRenewRefusal = (req: AutoRenewRequest): ApplicationFailure | null => {
+    if (ENDED.has(state.status) || state.status === 'pending') {
+      return ApplicationFailure.nonRetryable(`auto-renew cannot change on a ${state.status} subscription`, 'STATE.ENDED');
+    }
+    const problem = req.deductionDate ? validateDeductionDate(req.deductionDate, state.expiresAt, Date.now(), state.settings.offsetMinutes) : null;
+    return problem ? ApplicationFailure.nonRetryable(problem, 'VALIDATION.DEDUCTION_DATE') : null;
+  };
   setHandler(setAutoRenewUpdate, async (req: AutoRenewRequest) => {
-    const now = Date.now();
-    const switchedOn = req.enabled && !state.autoRenew;
-    state = {
-      ...state,
-      autoRenew: req.enabled,
-      deductionDate: req.deductionDate === undefined ? state.deductionDate : req.deductionDate,
-      autoRenewSince: switchedOn ? now : state.autoRenewSince,
+    const apply = async () => {
+      const now = Date.now();
+      const switchedOn = req.enabled && !state.autoRenew;
+      state = {
+        ...state,
+        autoRenew: req.enabled,
+        deductionDate: req.deductionDate === undefined ? state.deductionDate : req.deductionDate,
+        autoRenewSince: switchedOn ? now : state.autoRenewSince,
+      };
+      await record('auto_renew_changed', now, { enabled: req.enabled, deduction_date: state.deductionDate });
+      bump();
+      return view();
     };
-    await record('auto_renew_changed', now, { enabled: req.enabled, deduction_date: state.deductionDate });
-    bump();
-    return view();
+    if (!state.moneyInHistory) return apply();
+    // A renewal's charge is a regular activity (MONEY_IN_HISTORY) and may be in flight for a
+    // while (a card gateway retried). The switch waits for it, so the renewal, when it lands,
+    // does not write over the switch; then it is checked again on the state the renewal (or an
+    // unsubscribe) left.
+    return exclusive(async () => {
+      refuseIf(autoRenewRefusal(req));
+      return apply();
+    });
   }, {
-    validator: (req) => {
-      if (ENDED.has(state.status) || state.status === 'pending') {
-        throw ApplicationFailure.nonRetryable(`auto-renew cannot change on a ${state.status} subscription`, 'STATE.ENDED');
-      }
-      if (req.deductionDate) {
-        const problem = validateDeductionDate(req.deductionDate, state.expiresAt, Date.now(), state.settings.offsetMinutes);
-        if (problem) throw ApplicationFailure.nonRetryable(problem, 'VALIDATION.DEDUCTION_DATE');
-      }
-    },
+    validator: (req) => refuseIf(autoRenewRefusal(req)),
   });
 
   // R-S11: unsubscribe an active subscription; the unused part of every paid order goes back to cash.
   setHandler(unsubscribeUpdate, async (req) => {
     const outcome = await once('unsubscribe', req.requestKey, commandFingerprint.unsubscribe(), unsubscribeRefusal, async () => {
       const at = Date.now();
-      const { refund } = await acts.refundSubscription({
+      const { refund } = await money().refundSubscription({
         subscriptionId: state.subscriptionId,
         orderId: state.termOrderId,
         coverage: paidCoverage(state, at),
@@ -324,7 +354,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   setHandler(upgradeUpdate, async (req) => {
     const outcome = await once('upgrade', req.requestKey, commandFingerprint.upgrade(req), () => upgradeRefusal(req.edition), async () => {
       const at = Date.now();
-      const charged = await acts.chargeUpgrade({
+      const charged = await money().chargeUpgrade({
         subscriptionId: state.subscriptionId,
         accountId: state.accountId,
         product: state.product,
@@ -358,6 +388,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   setHandler(topUpSignal, () => {
     if (state.autoRenew && (state.status === 'grace' || state.status === 'frozen' || state.status === 'isolated')) {
       state = { ...state, retryNow: true };
+      topUps += 1;
       bump();
     }
   });

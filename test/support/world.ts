@@ -7,8 +7,11 @@ import { defaultCatalog } from '../../catalog/catalog';
 import type { Db } from '../../common/db';
 import { newId } from '../../common/ids';
 import { createWorker } from '../../workers/worker';
+import { createActivities } from '../../activities';
 import { createTestDb } from './db';
 import { createTimeSkippingEnv, workflowBundle } from './temporal';
+
+type Activities = ReturnType<typeof createActivities>;
 
 export const OFFSET_MINUTES = 480; // R-T1 default +08:00
 export const TASK_QUEUE = 'quotaflow-test';
@@ -28,8 +31,13 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function createWorld(opts: { workerOverrides?: Partial<WorkerOptions> } = {}): Promise<World> {
-  const [t, env, bundle] = await Promise.all([createTestDb(), createTimeSkippingEnv(), workflowBundle()]);
+export async function createWorld(opts: {
+  workerOverrides?: Partial<WorkerOptions>;
+  /** Fault injection: the worker runs these activities instead of the real ones it is given. */
+  wrapActivities?: (real: Activities) => Activities;
+  workflowBundle?: Promise<{ code: string }>;
+} = {}): Promise<World> {
+  const [t, env, bundle] = await Promise.all([createTestDb(), createTimeSkippingEnv(), opts.workflowBundle ?? workflowBundle()]);
   const gateway = createSandboxGateway();
   // Activities read the time-skipping server's clock, so coupon/discount validity follows the
   // workflow's virtual time.
@@ -40,7 +48,9 @@ export async function createWorld(opts: { workerOverrides?: Partial<WorkerOption
     taskQueue: TASK_QUEUE,
     deps: { db: t.db, payments, catalog: defaultCatalog },
     workflowBundle: bundle,
-    overrides: opts.workerOverrides,
+    overrides: opts.wrapActivities
+      ? { ...opts.workerOverrides, activities: opts.wrapActivities(createActivities({ db: t.db, payments, catalog: defaultCatalog })) }
+      : opts.workerOverrides,
   });
   const running = worker.run();
   return {

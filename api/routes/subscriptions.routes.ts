@@ -309,8 +309,16 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
 
   async function setAutoRenew({ params, body, principal }: Ctx<{ id: string }, unknown, { enabled: boolean; deduction_date?: string | null }>) {
     const row = await loadOwned(principal, params.id);
-    if (TERMINAL.has(row.status)) throw new ApiError(409, 'STATE.ENDED', `auto-renew cannot change on a ${row.status} subscription`);
-    await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(setAutoRenewUpdate, { args: [{ enabled: body.enabled, deductionDate: body.deduction_date }] }));
+    const ended = (r: Row) => new ApiError(409, 'STATE.ENDED', `auto-renew cannot change on a ${r.status} subscription`);
+    if (TERMINAL.has(row.status)) throw ended(row);
+    await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(setAutoRenewUpdate, { args: [{ enabled: body.enabled, deductionDate: body.deduction_date }] }))
+      .catch(async (err) => {
+        // The run ended (an unsubscribe or a release closed it) after our read of the row: the
+        // server aborted the update. Answer as the ended subscription does, as `command` does.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        const now = (await getSubscription(deps.db, row.id)) as Row | undefined;
+        throw now && TERMINAL.has(now.status) ? ended(now) : err;
+      });
     return { status: 200, body: rowJson(await loadOwned(principal, params.id), now()) };
   }
 

@@ -33,7 +33,8 @@ export const metricsSinks: InjectedSinks<QuotaflowMetricsSinks> = {
  * A regular activity whose worker dies is retried once the server gives up on that worker: with
  * no heartbeat, at its start-to-close timeout (30 s for a money step). A heartbeat every second,
  * from the first second on, against the money steps' 5 s heartbeat timeout brings that to about
- * 5 s, and the short calls (a renewal's charge takes milliseconds) never send one.
+ * 5 s, and the short calls (a renewal's charge takes milliseconds) never send one. The SDK
+ * forwards them at most once a second (maxHeartbeatThrottleInterval below).
  */
 const HEARTBEAT_EVERY_MS = 1_000;
 export function heartbeatWhileRunning(ctx: ActivityContext): ActivityInterceptors {
@@ -62,6 +63,10 @@ export async function createWorker(setup: WorkerSetup): Promise<Worker> {
     activities: createActivities(setup.deps),
     sinks: metricsSinks,
     interceptors: { activity: [heartbeatWhileRunning] },
+    // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout (4 s of 5): a beat
+    // delayed by a busy machine then reached the server after the timeout, and a 7 s card call
+    // ran twice (found by a CI run). Sending each second's beat leaves 4 s of slack.
+    maxHeartbeatThrottleInterval: '1 second',
     // A renewal storm (issue #6 bench) puts hundreds of workflows on one instant.
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 100,

@@ -58,6 +58,11 @@ export function canUnsubscribe(status: SubscriptionStatus): boolean {
   return status === 'active';
 }
 
+// R-S3: auto-renew can be switched, and its deduction date chosen, until the subscription ends.
+export function canSwitchAutoRenew(status: SubscriptionStatus): boolean {
+  return status !== 'released' && status !== 'unsubscribed';
+}
+
 // R-S12: only an active subscription can be upgraded.
 export function canChangeEdition(status: SubscriptionStatus): boolean {
   return status === 'active';

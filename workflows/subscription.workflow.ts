@@ -13,7 +13,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { termMonths } from '../billing/calendar';
 import { frozenEndsAt, graceEndsAt, isolationEndsAt, validateDeductionDate } from '../billing/renewal-schedule';
-import { canChangeEdition, canRenewManually, canUnsubscribe, renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
+import { canChangeEdition, canRenewManually, canSwitchAutoRenew, canUnsubscribe, renewalPeriodAfterManualRenewal } from '../billing/subscription-rules';
 import { BillingAccountId, Edition, ExpiresAt, NextDeductionAt, Product, SubscriptionStatus } from './search-attributes';
 import { asRefusal, boundedActivities } from './bounded-activities';
 import { writePosition } from './write-position';
@@ -100,7 +100,6 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   if (!state.moneyInHistory && patched(MONEY_IN_HISTORY)) state = { ...state, moneyInHistory: true };
   let version = 0; // bumped by every message that changes the plan; wakes the main loop
   let busy = false; // one money-moving step at a time (auto attempt, renewal, upgrade, refund)
-  let topUps = 0; // top-ups that asked for an attempt now (R-S6), counted so one in flight is not lost
 
   // Local activities, bounded; past the bound a regular activity (see bounded-activities.ts).
   const onBoundHit = (activity: string) => {
@@ -221,17 +220,17 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
     // renewal is then one activation of workflow code instead of three (what a 03:00 storm pays).
     const attempted: SubscriptionState = { ...state, attemptsThisTerm: attempt, lastAttemptAt: at, retryNow: false, seq: state.seq + 1 };
     const renewed = reactivated(extendedBy(attempted, period, null, at));
-    const topUpsBefore = topUps;
+    // A top-up signalled from here on, while this attempt is in flight (a regular activity,
+    // MONEY_IN_HISTORY), came after the balance it reads: it still asks for an attempt now
+    // (R-S6), not at next 03:00. The live flag, cleared here, says whether one came.
+    if (state.moneyInHistory) state = { ...state, retryNow: false };
     const outcome = await money().renewTerm({
       charge: chargeInput(state, period, 'renewal', key, at),
       restoreBindings: bindingsSuspended(state),
       renewed: { state: renewed, event: 'renewed', at, details: { attempt, trigger, period, expires_at: renewed.expiresAt }, notify: 'subscription.renewed', position: writePosition() },
       failed: { state: attempted, event: 'deduction_failed', at, details: { attempt, trigger }, notify: 'subscription.deduction_failed', position: writePosition() },
     });
-    // A top-up signalled while this attempt was in flight (a regular activity, MONEY_IN_HISTORY)
-    // came after the balance it read: it still asks for an attempt now (R-S6), not at next 03:00.
-    const retryNow = state.moneyInHistory === true && topUps !== topUpsBefore;
-    state = outcome.ok ? withTermOrder(renewed, outcome.orderId) : { ...attempted, retryNow };
+    state = outcome.ok ? withTermOrder(renewed, outcome.orderId) : { ...attempted, retryNow: state.moneyInHistory === true && state.retryNow };
     publishSearchAttributes(state);
     return outcome.ok;
   }
@@ -289,7 +288,7 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
 
   // R-S3: switching auto-renew on or off, and choosing the deduction date.
   const autoRenewRefusal = (req: AutoRenewRequest): ApplicationFailure | null => {
-    if (ENDED.has(state.status) || state.status === 'pending') {
+    if (!bought(state.status) || !canSwitchAutoRenew(state.status)) {
       return ApplicationFailure.nonRetryable(`auto-renew cannot change on a ${state.status} subscription`, 'STATE.ENDED');
     }
     const problem = req.deductionDate ? validateDeductionDate(req.deductionDate, state.expiresAt, Date.now(), state.settings.offsetMinutes) : null;
@@ -388,7 +387,6 @@ export async function subscriptionWorkflow(input: SubscriptionWorkflowInput): Pr
   setHandler(topUpSignal, () => {
     if (state.autoRenew && (state.status === 'grace' || state.status === 'frozen' || state.status === 'isolated')) {
       state = { ...state, retryNow: true };
-      topUps += 1;
       bump();
     }
   });

@@ -2,7 +2,7 @@ import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, Workf
 import { z } from 'zod';
 import { addDays, addTerm, toIsoLocal } from '../../billing/calendar';
 import { subscriptionForecast, validateDeductionDate, type SubscriptionStatus as BillingStatus } from '../../billing/renewal-schedule';
-import { canChangeEdition, canRenewManually, canUnsubscribe, canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
+import { canChangeEdition, canRenewManually, canSwitchAutoRenew, canUnsubscribe, canUpgrade, TRIAL_DAYS } from '../../billing/subscription-rules';
 import { findEdition, findProduct, offersMode } from '../../catalog/catalog';
 import { derivedId, newId } from '../../common/ids';
 import { BillingAccountId, Edition, Product, SubscriptionStatus } from '../../workflows/search-attributes';
@@ -273,15 +273,22 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
     try {
       return await viaUpdate(deps.temporal, run);
     } catch (err) {
-      // The run ended (an unsubscribe or a release just closed it) between our read of the row
-      // and the update reaching it, so the server aborted the update. Answer as the ended
-      // subscription does: the key's first outcome, or its refusal. Found by the money model's
-      // two-commands-at-once step on the system tier, where it answered 500.
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      const ended = (await getSubscription(deps.db, row.id)) as Row | undefined;
-      if (!ended || !TERMINAL.has(ended.status)) throw err;
-      return command(ended, kind, requestKey, fingerprint, refusal, run, replayed);
+      // Answer as the ended subscription does: the key's first outcome, or its refusal. Found by
+      // the money model's two-commands-at-once step on the system tier, where it answered 500.
+      return command(await endedUnder(row, err), kind, requestKey, fingerprint, refusal, run, replayed);
     }
+  }
+
+  /**
+   * The row as it is now, when an update failed because its run ended (an unsubscribe or a
+   * release closed it) between our read of the row and the update reaching it: the server aborts
+   * such an update. Any other failure is thrown again.
+   */
+  async function endedUnder(row: Row, err: unknown): Promise<Row> {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    const now = (await getSubscription(deps.db, row.id)) as Row | undefined;
+    if (!now || !TERMINAL.has(now.status)) throw err;
+    return now;
   }
 
   // The rules' status checks (R-S5/R-S9, R-S11, R-S12) on a read-model row.
@@ -310,15 +317,9 @@ export function subscriptionRoutes(deps: ApiDeps): RouteDef[] {
   async function setAutoRenew({ params, body, principal }: Ctx<{ id: string }, unknown, { enabled: boolean; deduction_date?: string | null }>) {
     const row = await loadOwned(principal, params.id);
     const ended = (r: Row) => new ApiError(409, 'STATE.ENDED', `auto-renew cannot change on a ${r.status} subscription`);
-    if (TERMINAL.has(row.status)) throw ended(row);
+    if (!canSwitchAutoRenew(statusOf(row))) throw ended(row);
     await viaUpdate(deps.temporal, () => deps.temporal.workflow.getHandle(row.workflow_id).executeUpdate(setAutoRenewUpdate, { args: [{ enabled: body.enabled, deductionDate: body.deduction_date }] }))
-      .catch(async (err) => {
-        // The run ended (an unsubscribe or a release closed it) after our read of the row: the
-        // server aborted the update. Answer as the ended subscription does, as `command` does.
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-        const now = (await getSubscription(deps.db, row.id)) as Row | undefined;
-        throw now && TERMINAL.has(now.status) ? ended(now) : err;
-      });
+      .catch(async (err) => { throw ended(await endedUnder(row, err)); });
     return { status: 200, body: rowJson(await loadOwned(principal, params.id), now()) };
   }
 

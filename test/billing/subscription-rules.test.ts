@@ -4,6 +4,7 @@ import {
   canRenewManually,
   canUnsubscribe,
   canChangeEdition,
+  canSwitchAutoRenew,
   canUpgrade,
   defaultRenewalPeriod,
   EditionPrices,
@@ -114,6 +115,11 @@ describe('R-S5 / R-S11 what a status allows', () => {
     expect(canUnsubscribe('active')).toBe(true);
     expect(canUnsubscribe('grace')).toBe(false);
     expect(canUnsubscribe('trial')).toBe(false);
+  });
+
+  it('R-S3: auto-renew can be switched in every status until the subscription ends', () => {
+    expect(['trial', 'active', 'grace', 'frozen', 'isolated'].every((s) => canSwitchAutoRenew(s as never))).toBe(true);
+    expect(['released', 'unsubscribed'].some((s) => canSwitchAutoRenew(s as never))).toBe(false);
   });
 
   it('R-S12: only active can be upgraded', () => {

@@ -77,10 +77,19 @@ async function waitForServer(address: string, exited: () => boolean, timeoutMs: 
 }
 
 let bundle: Promise<{ code: string }> | null = null;
-/** The workflow bundle, built once per test file. */
-export function workflowBundle(): Promise<{ code: string }> {
+/**
+ * The workflow bundle, built once per test file. With workflow interceptor modules (fault
+ * injection) it is built for that caller alone.
+ */
+export function workflowBundle(interceptorModules: string[] = []): Promise<{ code: string }> {
   quietRuntime();
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never });
+  const build = () => bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    workflowInterceptorModules: interceptorModules,
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never,
+  });
+  if (interceptorModules.length > 0) return build();
+  bundle ??= build();
   return bundle;
 }
 

@@ -35,22 +35,22 @@ export async function createWorld(opts: {
   workerOverrides?: Partial<WorkerOptions>;
   /** Fault injection: the worker runs these activities instead of the real ones it is given. */
   wrapActivities?: (real: Activities) => Activities;
-  workflowBundle?: Promise<{ code: string }>;
+  /** Fault injection: workflow interceptor modules bundled with the workflows. */
+  workflowInterceptorModules?: string[];
 } = {}): Promise<World> {
-  const [t, env, bundle] = await Promise.all([createTestDb(), createTimeSkippingEnv(), opts.workflowBundle ?? workflowBundle()]);
+  const [t, env, bundle] = await Promise.all([createTestDb(), createTimeSkippingEnv(), workflowBundle(opts.workflowInterceptorModules)]);
   const gateway = createSandboxGateway();
   // Activities read the time-skipping server's clock, so coupon/discount validity follows the
   // workflow's virtual time.
   const payments = createPaymentEngine({ db: t.db, gateway, clock: { now: () => new Date() } });
+  const deps = { db: t.db, payments, catalog: defaultCatalog };
   const worker = await createWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
-    deps: { db: t.db, payments, catalog: defaultCatalog },
+    deps,
     workflowBundle: bundle,
-    overrides: opts.wrapActivities
-      ? { ...opts.workerOverrides, activities: opts.wrapActivities(createActivities({ db: t.db, payments, catalog: defaultCatalog })) }
-      : opts.workerOverrides,
+    overrides: opts.wrapActivities ? { ...opts.workerOverrides, activities: opts.wrapActivities(createActivities(deps)) } : opts.workerOverrides,
   });
   const running = worker.run();
   return {

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { renewUpdate, setAutoRenewUpdate, topUpSignal, unsubscribeUpdate } from '../../workflows/subscription.messages';
 import { checkMoneyInvariants } from '../model/money-model';
+import { waitFor } from '../stack/processes';
 import { LOST_TASK } from '../support/lost-task.interceptor';
 import { advanceTo, advanceToLocalHour, buy, DAY, local } from '../support/subscriptions';
 import { anAccount, createWorld, World } from '../support/world';
@@ -21,11 +21,7 @@ describe('a worker dies after a step moved money, before its workflow task compl
   let world: World;
   beforeAll(async () => {
     world = await createWorld({
-      workflowBundle: bundleWorkflowCode({
-        workflowsPath: require.resolve('../../workflows'),
-        workflowInterceptorModules: [require.resolve('../support/lost-task.interceptor')],
-        logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never,
-      }),
+      workflowInterceptorModules: [require.resolve('../support/lost-task.interceptor')],
       wrapActivities: (real) => Object.fromEntries(Object.entries(real).map(([name, fn]) => [name, async (...args: unknown[]) => {
         runs.set(name, (runs.get(name) ?? 0) + 1);
         if (slow.has(name)) await new Promise((r) => setTimeout(r, slow.get(name)));
@@ -39,13 +35,11 @@ describe('a worker dies after a step moved money, before its workflow task compl
   afterAll(async () => { await world?.close(); });
   afterEach(() => { dying.clear(); slow.clear(); runs.clear(); });
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    for (let i = 0; i < 300; i += 1) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out waiting for ${what}`);
+  /** Polls `probe` (the stack's waitFor) until it finds something, and returns it. */
+  async function found<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+    let value: T | undefined;
+    await waitFor(what, null, 30_000, async () => (value = await probe()) !== undefined);
+    return value as T;
   }
 
   it('the 03:00 renewal charged, then an unsubscribe came in: the refund pays back the renewed term in full', async () => {
@@ -56,7 +50,7 @@ describe('a worker dies after a step moved money, before its workflow task compl
 
     dying.add('renewTerm');
     await advanceTo(world, firstAttempt + 1_000);
-    const renewal = await waitFor('the renewal charge', async () =>
+    const renewal = await found('the renewal charge', async () =>
       (await world.db('orders').where({ subscription_id: sub.id, kind: 'subscription_renewal', status: 'paid' }).first()) ?? undefined);
     expect(renewal.due).toBe('25.00');
 
@@ -86,7 +80,7 @@ describe('a worker dies after a step moved money, before its workflow task compl
 
     dying.add('renewTerm');
     await advanceTo(world, forecast.deductionAttempts[0] + 1_000);
-    const renewal = await waitFor('the renewal charge', async () =>
+    const renewal = await found('the renewal charge', async () =>
       (await world.db('orders').where({ subscription_id: sub.id, kind: 'subscription_renewal', status: 'paid' }).first()) ?? undefined);
     const switchedOff = sub.handle.executeUpdate(setAutoRenewUpdate, { args: [{ enabled: false }] });
     await new Promise((r) => setTimeout(r, 1_500));
@@ -121,14 +115,14 @@ describe('a worker dies after a step moved money, before its workflow task compl
     dying.add('renewTerm');
     await world.payments.topUp({ accountId, amount: '10.00', idempotencyKey: `t1:${sub.id}` });
     await sub.handle.signal(topUpSignal, { amount: '10.00' });
-    await waitFor('the failed attempt', async () => ((await failedSoFar()) > before ? true : undefined));
+    await waitFor('the failed attempt', null, 30_000, async () => (await failedSoFar()) > before);
     await world.payments.topUp({ accountId, amount: '20.00', idempotencyKey: `t2:${sub.id}` });
     await sub.handle.signal(topUpSignal, { amount: '20.00' });
     await new Promise((r) => setTimeout(r, 1_500));
     dying.clear();
 
     // Without moving the clock: renewed for the second top-up, 30.00 − 25.00 left.
-    const renewed = await waitFor('the renewal', async () =>
+    const renewed = await found('the renewal', async () =>
       (await world.db('subscription_events').where({ subscription_id: sub.id, type: 'renewed' }).first()) ?? undefined);
     expect(renewed.details).toMatchObject({ trigger: 'top_up' });
     const after = await sub.state();
